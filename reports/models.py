@@ -1,0 +1,1 @@
+"""The report side's tables: nightly attribution rollups."""

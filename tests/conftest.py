@@ -1,0 +1,141 @@
+"""Fixtures: every database test runs against TRACKER_TEST_DATABASE_URL (SQLite by default).
+
+`.ci/run` runs the suite twice: once on a SQLite file, once on PostgreSQL. On PostgreSQL each
+test run creates a throwaway database and drops it at the end, so runs never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from tracker import create_app
+from tracker.db import Base
+from tracker.migrate import upgrade
+
+TEST_SECRET_KEY = "test-secret-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def database_backend() -> str:
+    url = os.environ.get("TRACKER_TEST_DATABASE_URL", "")
+    return "postgresql" if url.startswith("postgres") else "sqlite"
+
+
+@pytest.fixture(scope="session")
+def make_database(tmp_path_factory) -> Iterator:
+    """A factory of empty databases on the backend under test; all dropped at the end."""
+    base = os.environ.get("TRACKER_TEST_DATABASE_URL", "")
+    created: list[str] = []
+
+    def make(label: str = "db") -> str:
+        if not base.startswith("postgres"):
+            path = tmp_path_factory.mktemp("sqlite") / f"{label}.db"
+            return f"sqlite:///{path}"
+        name = f"tracker_test_{label}_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(_driver(base), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        created.append(name)
+        return make_url(_driver(base)).set(database=name).render_as_string(hide_password=False)
+
+    yield make
+
+    if created:
+        admin = create_engine(_driver(base), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for name in created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _driver(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(make_database) -> str:
+    """A migrated database shared by the run; tables are emptied after every test."""
+    url = make_database("main")
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def config_env(database_url, tmp_path) -> dict[str, str]:
+    return {
+        "TRACKER_DATABASE_URL": database_url,
+        "TRACKER_SECRET_KEY": TEST_SECRET_KEY,
+        "TRACKER_INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+
+
+@pytest.fixture
+def app(config_env):
+    application = create_app(config_env)
+    application.config["TESTING"] = True
+    yield application
+    _empty_tables(application)
+
+
+def _empty_tables(application) -> None:
+    from tracker.db import get_engine
+
+    engine = get_engine(application)
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+    engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app) -> Iterator[Session]:
+    """A database session on the app's engine; the test commits what it needs visible."""
+    from tracker.db import session_factory
+
+    with session_factory(app)() as db:
+        yield db
+
+
+@pytest.fixture
+def runner(config_env, app) -> CliRunner:
+    """Runs `tracker` commands against the test database (the `app` fixture empties it after)."""
+    return CliRunner(env=config_env)
+
+
+@pytest.fixture
+def site(session):
+    from tracker.sites import create_site
+
+    created = create_site(session, "shop.example", timezone="America/New_York", currency="USD")
+    session.commit()
+    return created
+
+
+@pytest.fixture
+def output_dir() -> Path:
+    """Where tests leave artefacts for reviewers (screenshots, CSV files)."""
+    path = Path(os.environ.get("TRACKER_TEST_OUTPUT", "test-output"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

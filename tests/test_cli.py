@@ -1,0 +1,104 @@
+"""The foundation commands: sites, secrets, users, tokens, and their one-sentence errors."""
+
+from sqlalchemy import select
+
+from tracker.cli import main
+from tracker.models import ApiToken, Site, User, WebhookSecret
+
+
+def test_sites_add_prints_site_id_last(runner, session):
+    result = runner.invoke(
+        main, ["sites", "add", "shop.example", "--timezone", "America/New_York", "--currency", "usd"]
+    )
+    assert result.exit_code == 0, result.output
+    site_id = result.stdout.strip().splitlines()[-1]
+    site = session.scalar(select(Site).where(Site.public_id == site_id))
+    assert site.domain == "shop.example"
+    assert site.timezone == "America/New_York"
+    assert site.currency == "USD"
+
+
+def _assert_one_sentence_error(result, *fragments):
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_unknown_timezone_is_one_sentence(runner):
+    result = runner.invoke(main, ["sites", "add", "shop.example", "--timezone", "Mars/Olympus"])
+    _assert_one_sentence_error(result, "Mars/Olympus", "time zone")
+
+
+def test_unknown_currency_is_one_sentence(runner):
+    result = runner.invoke(main, ["sites", "add", "shop.example", "--currency", "XYZ"])
+    _assert_one_sentence_error(result, "XYZ")
+
+
+def test_duplicate_domain_is_one_sentence(runner):
+    assert runner.invoke(main, ["sites", "add", "shop.example"]).exit_code == 0
+    result = runner.invoke(main, ["sites", "add", "SHOP.example"])
+    _assert_one_sentence_error(result, "already exists")
+
+
+def test_secret_for_unknown_site_is_one_sentence(runner):
+    result = runner.invoke(main, ["sites", "secret", "nope", "shopify", "s3cret"])
+    _assert_one_sentence_error(result, "nope")
+
+
+def test_secret_rotation_keeps_two(runner, session):
+    site_id = runner.invoke(main, ["sites", "add", "shop.example"]).stdout.strip().splitlines()[-1]
+    for secret in ("first", "second", "third"):
+        result = runner.invoke(main, ["sites", "secret", site_id, "shopify", secret])
+        assert result.exit_code == 0, result.output
+    kept = session.scalars(select(WebhookSecret.secret).order_by(WebhookSecret.id)).all()
+    assert kept == ["second", "third"]
+
+
+def test_unknown_provider_is_rejected(runner):
+    site_id = runner.invoke(main, ["sites", "add", "shop.example"]).stdout.strip().splitlines()[-1]
+    result = runner.invoke(main, ["sites", "secret", site_id, "paypal", "x"])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+
+
+def test_user_password_is_not_stored_in_clear(runner, session):
+    result = runner.invoke(main, ["users", "add", "Owner@Shop.Example"], input="correct horse battery\n")
+    assert result.exit_code == 0, result.output
+    user = session.scalars(select(User)).one()
+    assert user.email == "owner@shop.example"
+    assert "correct horse battery" not in user.password_hash
+    assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))
+
+
+def test_short_password_is_refused(runner):
+    result = runner.invoke(main, ["users", "add", "owner@shop.example"], input="short\n")
+    _assert_one_sentence_error(result, "at least")
+
+
+def test_token_is_printed_once_and_stored_hashed(runner, session):
+    result = runner.invoke(main, ["tokens", "add", "nightly export"])
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip().splitlines()[-1]
+    assert len(token) > 30
+    row = session.scalars(select(ApiToken)).one()
+    assert token not in (row.token_hash, row.prefix, row.name)
+    assert row.token_hash != token
+
+
+def test_unmigrated_database_says_what_to_do(tmp_path):
+    from click.testing import CliRunner
+
+    env = {"TRACKER_DATABASE_URL": f"sqlite:///{tmp_path}/empty.db", "TRACKER_SECRET_KEY": "x" * 32}
+    result = CliRunner(env=env).invoke(main, ["sites", "add", "shop.example"])
+    _assert_one_sentence_error(result, "tracker db upgrade")
+
+
+def test_bad_configuration_names_the_variable(tmp_path):
+    from click.testing import CliRunner
+
+    env = {"TRACKER_DATABASE_URL": "mysql://x/y", "TRACKER_INSTANCE_PATH": str(tmp_path)}
+    result = CliRunner(env=env).invoke(main, ["sites", "add", "shop.example"])
+    _assert_one_sentence_error(result, "TRACKER_DATABASE_URL")

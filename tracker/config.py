@@ -1,0 +1,99 @@
+"""Configuration: read from a mapping (the environment by default), converted and checked."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///instance/tracker.db"
+SECRET_KEY_FILE = "secret_key"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str
+    secret_key: str
+    trusted_proxies: int = 0
+    instance_path: Path = field(default_factory=lambda: Path("instance"))
+    testing: bool = False
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str] | None = None, **overrides) -> Config:
+        """Build a Config from environment-style strings; a bad value raises ConfigError."""
+        env = dict(os.environ if env is None else env)
+        instance = Path(env.get("TRACKER_INSTANCE_PATH", "instance"))
+        url = env.get("TRACKER_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+        url = _check_database_url(url, instance)
+        proxies_raw = env.get("TRACKER_TRUSTED_PROXIES", "0").strip() or "0"
+        try:
+            proxies = int(proxies_raw)
+        except ValueError:
+            raise ConfigError(
+                f"TRACKER_TRUSTED_PROXIES must be a whole number of proxy hops, not {proxies_raw!r}."
+            ) from None
+        if proxies < 0 or proxies > 10:
+            raise ConfigError("TRACKER_TRUSTED_PROXIES must be between 0 and 10.")
+        secret = env.get("TRACKER_SECRET_KEY", "").strip()
+        if secret and len(secret) < 16:
+            raise ConfigError("TRACKER_SECRET_KEY must be at least 16 characters long.")
+        if not secret:
+            secret = _instance_secret(instance)
+        values = dict(
+            database_url=url,
+            secret_key=secret,
+            trusted_proxies=proxies,
+            instance_path=instance,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
+def _check_database_url(url: str, instance: Path) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"TRACKER_DATABASE_URL is not a database URL: {url!r} "
+            "(expected sqlite:///path.db or postgresql+psycopg://user@host/db)."
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"TRACKER_DATABASE_URL must point at SQLite or PostgreSQL, not {backend!r}."
+        )
+    if backend == "postgresql" and parsed.drivername in ("postgresql", "postgres"):
+        # psycopg 3 is the driver we ship; a bare postgresql:// URL would ask for psycopg2.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        url = parsed.render_as_string(hide_password=False)
+    if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def _instance_secret(instance: Path) -> str:
+    """Generate the secret key once into the instance folder and reuse it afterwards."""
+    path = instance / SECRET_KEY_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key

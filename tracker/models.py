@@ -1,0 +1,284 @@
+"""The collector's data model: sites, visitors, sessions, page views, identities, orders, costs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tracker.db import Base, BigId, UTCDateTime, utcnow
+
+# Column limits; the collector truncates to these before writing.
+URL_LENGTH = 2000
+UTM_LENGTH = 255
+USER_AGENT_LENGTH = 512
+VISITOR_KEY_LENGTH = 64
+EXTERNAL_ID_LENGTH = 128
+
+PROVIDERS = ("shopify", "woocommerce", "stripe", "orders")
+IDENTITY_KINDS = ("email", "phone")
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    # Per-site switches: respect_dnt, phone_region, channel rules, ...
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookSecret(Base):
+    """A store's signing secret; the two newest per provider verify, so rotation loses nothing."""
+
+    __tablename__ = "webhook_secrets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(16))
+    secret: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index(None, "site_id", "provider", "created_at"),)
+
+
+class Person(Base):
+    """One human, joining every visitor (device) that shared an email or phone."""
+
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Visitor(Base):
+    __tablename__ = "visitors"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    # The first-party id the snippet keeps in the browser.
+    visitor_key: Mapped[str] = mapped_column(String(VISITOR_KEY_LENGTH))
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("persons.id", ondelete="SET NULL"), index=True
+    )
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    device_type: Mapped[str | None] = mapped_column(String(16))
+    browser: Mapped[str | None] = mapped_column(String(64))
+    os: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("site_id", "visitor_key"),)
+
+
+class Identity(Base):
+    """A keyed hash of a normalised email or phone, never the value itself."""
+
+    __tablename__ = "identities"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    value_hash: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("site_id", "kind", "value_hash"),)
+
+
+class TrackedSession(Base):
+    """A visit: page views of one visitor with gaps under 30 minutes and one touch source."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    pageviews: Mapped[int] = mapped_column(Integer, default=0)
+    landing_url: Mapped[str | None] = mapped_column(String(URL_LENGTH))
+    referrer: Mapped[str | None] = mapped_column(String(URL_LENGTH))
+    utm_source: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    utm_medium: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    utm_campaign: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    utm_content: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    utm_term: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    # Which click id (gclid, fbclid, ...) classified the session, if any.
+    click_id: Mapped[str | None] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(32))
+    device_type: Mapped[str | None] = mapped_column(String(16))
+
+    __table_args__ = (
+        Index(None, "visitor_id", "started_at"),
+        Index(None, "site_id", "started_at"),
+    )
+
+
+class Pageview(Base):
+    __tablename__ = "pageviews"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id", ondelete="CASCADE"))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    url: Mapped[str] = mapped_column(String(URL_LENGTH))
+    title: Mapped[str | None] = mapped_column(String(512))
+    referrer: Mapped[str | None] = mapped_column(String(URL_LENGTH))
+    screen_width: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (Index(None, "site_id", "ts"),)
+
+
+class Order(Base):
+    """An order as the store last described it; money in integer minor units of `currency`."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The store's own last-modified time: an older delivery never overwrites a newer state.
+    source_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))  # paid, pending, cancelled, refunded, voided
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    currency: Mapped[str] = mapped_column(String(3))
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    # Which matching rule attached the order: visitor, identity, landing, or None.
+    match_method: Mapped[str | None] = mapped_column(String(16))
+    visitor_id: Mapped[int | None] = mapped_column(ForeignKey("visitors.id", ondelete="SET NULL"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    email_hash: Mapped[str | None] = mapped_column(String(64))
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
+    # The order's own landing page, a fallback touch when no visitor matched.
+    landing_url: Mapped[str | None] = mapped_column(String(URL_LENGTH))
+    referrer: Mapped[str | None] = mapped_column(String(URL_LENGTH))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("site_id", "provider", "external_id"),
+        Index(None, "site_id", "created_at"),
+        Index(None, "person_id"),
+        Index(None, "visitor_id"),
+    )
+
+
+class Refund(Base):
+    """A refund, kept even when it arrives before its order (order_id is filled in later)."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH))
+    order_external_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH))
+    order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), index=True
+    )
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("site_id", "provider", "external_id"),
+        Index(None, "site_id", "provider", "order_external_id"),
+    )
+
+
+class Cost(Base):
+    """Spend for one day and one UTM key; empty string means the dimension is not set."""
+
+    __tablename__ = "costs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    date: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    medium: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    campaign: Mapped[str] = mapped_column(String(UTM_LENGTH), default="")
+    content: Mapped[str] = mapped_column(String(UTM_LENGTH), default="")
+    term: Mapped[str] = mapped_column(String(UTM_LENGTH), default="")
+    currency: Mapped[str] = mapped_column(String(3))
+    cost_minor: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("site_id", "date", "source", "medium", "campaign", "content", "term"),
+    )
+
+
+class WebhookDelivery(Base):
+    """The raw inbox: every delivery is committed here before the store gets its 200."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(16))
+    # The provider's id for this event (Shopify webhook id, Stripe evt_, webhook-id), if any.
+    delivery_key: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH))
+    topic: Mapped[str | None] = mapped_column(String(64))
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # received, processed, ignored, failed, waiting (for its order to arrive)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    order_external_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH))
+
+    __table_args__ = (
+        UniqueConstraint("site_id", "provider", "delivery_key"),
+        Index(None, "status", "received_at"),
+    )
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiToken(Base):
+    """An API token; only its SHA-256 is stored, the clear token is shown once at creation."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,70 @@
+"""Exact money: ISO 4217 currencies, their minor-unit exponents, and conversions without floats."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+# Currencies whose minor unit is not 1/100 (ISO 4217; Stripe treats these the same way).
+_EXPONENT_0 = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
+_EXPONENT_3 = "BHD IQD JOD KWD LYD OMR TND"
+_EXPONENT_2 = (
+    "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BRL BSD BTN BWP BYN "
+    "BZD CAD CDF CHF CNY COP CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS "
+    "GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR "
+    "LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD "
+    "PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP "
+    "STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD UYU UZS VES WST XCD YER ZAR ZMW ZWL"
+)
+
+EXPONENTS: dict[str, int] = {
+    **{code: 2 for code in _EXPONENT_2.split()},
+    **{code: 0 for code in _EXPONENT_0.split()},
+    **{code: 3 for code in _EXPONENT_3.split()},
+}
+
+
+class InvalidMoney(ValueError):
+    """An amount or currency that cannot be represented exactly."""
+
+
+def normalise_currency(code: str) -> str:
+    """Upper-case an ISO 4217 code, or raise InvalidMoney naming the bad value."""
+    upper = (code or "").strip().upper()
+    if upper not in EXPONENTS:
+        raise InvalidMoney(f"{code!r} is not an ISO 4217 currency code (e.g. USD, EUR, JPY).")
+    return upper
+
+
+def exponent(currency: str) -> int:
+    return EXPONENTS[normalise_currency(currency)]
+
+
+def to_minor(amount: str | int | Decimal, currency: str) -> int:
+    """Convert a decimal amount ("199.00", "1500", Decimal) to integer minor units, exactly.
+
+    Floats are refused: they cannot carry money exactly. Extra zero decimals are fine;
+    a non-zero digit below the currency's minor unit is an error.
+    """
+    if isinstance(amount, float) or isinstance(amount, bool):
+        raise InvalidMoney("Money must be a decimal string, not a floating-point number.")
+    try:
+        value = Decimal(str(amount).strip())
+    except InvalidOperation:
+        raise InvalidMoney(f"{amount!r} is not a decimal amount.") from None
+    if not value.is_finite():
+        raise InvalidMoney(f"{amount!r} is not a finite amount.")
+    scaled = value.scaleb(exponent(currency))
+    if scaled != scaled.to_integral_value():
+        raise InvalidMoney(f"{amount!r} has more decimals than {currency.upper()} allows.")
+    return int(scaled)
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    """Integer minor units back to a Decimal with the currency's exponent (1999 USD -> 19.99)."""
+    exp = exponent(currency)
+    return Decimal(minor).scaleb(-exp).quantize(Decimal(1).scaleb(-exp))
+
+
+def format_decimal(value: Decimal, places: int = 2) -> str:
+    """Render a Decimal as a fixed-point string, rounding half to even."""
+    return str(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN))

@@ -1,0 +1,113 @@
+"""Sites and their webhook secrets: creation, lookup and validation."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tracker.models import PROVIDERS, Site, WebhookSecret
+from tracker.money import InvalidMoney, normalise_currency
+
+SECRETS_KEPT_PER_PROVIDER = 2
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}$")
+
+
+class SiteError(ValueError):
+    """A site could not be created or found; the message says why."""
+
+
+def normalise_domain(domain: str) -> str:
+    value = domain.strip().lower()
+    value = re.sub(r"^https?://", "", value).split("/")[0].split(":")[0]
+    if value.startswith("www."):
+        value = value[4:]
+    if not _DOMAIN_RE.match(value):
+        raise SiteError(f"{domain!r} is not a domain name (e.g. shop.example.com).")
+    return value
+
+
+def check_timezone(name: str) -> str:
+    if name not in available_timezones():
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SiteError(
+                f"{name!r} is not a known time zone; use an IANA name such as America/New_York."
+            ) from None
+    return name
+
+
+def create_site(session: Session, domain: str, timezone: str = "UTC", currency: str = "USD") -> Site:
+    """Add a site; the caller commits. Raises SiteError on bad or duplicate values."""
+    domain = normalise_domain(domain)
+    timezone = check_timezone(timezone)
+    try:
+        currency = normalise_currency(currency)
+    except InvalidMoney as exc:
+        raise SiteError(str(exc)) from None
+    if session.scalar(select(Site.id).where(Site.domain == domain)) is not None:
+        raise SiteError(f"A site for {domain} already exists.")
+    site = Site(
+        public_id=secrets.token_hex(6),
+        domain=domain,
+        timezone=timezone,
+        currency=currency,
+        settings={},
+    )
+    session.add(site)
+    session.flush()
+    return site
+
+
+def find_site(session: Session, ref: str) -> Site | None:
+    """A site by its public id or its domain."""
+    ref = (ref or "").strip()
+    if not ref:
+        return None
+    site = session.scalar(select(Site).where(Site.public_id == ref))
+    if site is None:
+        site = session.scalar(select(Site).where(Site.domain == ref.lower()))
+    return site
+
+
+def require_site(session: Session, ref: str) -> Site:
+    site = find_site(session, ref)
+    if site is None:
+        raise SiteError(f"No site {ref!r}; `tracker sites add DOMAIN` creates one.")
+    return site
+
+
+def add_secret(session: Session, site: Site, provider: str, secret: str) -> WebhookSecret:
+    """Store a webhook secret; older ones beyond the two newest are dropped."""
+    if provider not in PROVIDERS:
+        raise SiteError(f"Unknown provider {provider!r}; use one of: {', '.join(PROVIDERS)}.")
+    secret = secret.strip()
+    if not secret:
+        raise SiteError("The secret is empty.")
+    row = WebhookSecret(site_id=site.id, provider=provider, secret=secret)
+    session.add(row)
+    session.flush()
+    rows = session.scalars(
+        select(WebhookSecret)
+        .where(WebhookSecret.site_id == site.id, WebhookSecret.provider == provider)
+        .order_by(WebhookSecret.created_at.desc(), WebhookSecret.id.desc())
+    ).all()
+    for old in rows[SECRETS_KEPT_PER_PROVIDER:]:
+        session.delete(old)
+    return row
+
+
+def secrets_for(session: Session, site_id: int, provider: str) -> list[str]:
+    """The secrets that currently verify deliveries from `provider`, newest first."""
+    return list(
+        session.scalars(
+            select(WebhookSecret.secret)
+            .where(WebhookSecret.site_id == site_id, WebhookSecret.provider == provider)
+            .order_by(WebhookSecret.created_at.desc(), WebhookSecret.id.desc())
+            .limit(SECRETS_KEPT_PER_PROVIDER)
+        )
+    )

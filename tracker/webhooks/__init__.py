@@ -1,0 +1,7 @@
+"""Order webhooks from Shopify, WooCommerce, Stripe and the generic format."""
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the webhook receivers (filled in by the receivers)."""
