@@ -1,0 +1,59 @@
+"""People: joining visitors (devices) that share an email or phone into one person."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tracker.models import Identity, Order, Person, Visitor
+
+
+def person_for_identity(session: Session, site_id: int, kind: str, value_hash: str) -> int | None:
+    """The person already known by this identity hash, if any."""
+    return session.scalar(
+        select(Identity.person_id).where(
+            Identity.site_id == site_id, Identity.kind == kind, Identity.value_hash == value_hash
+        )
+    )
+
+
+def link_identity(session: Session, site_id: int, visitor_id: int, kind: str, value_hash: str) -> int:
+    """Attach an identity to a visitor's person, merging two persons when they meet.
+
+    Returns the person id. The caller owns the transaction; concurrent links of the same
+    identity are resolved by the unique constraint on identities, not by luck.
+    """
+    visitor_person = session.scalar(select(Visitor.person_id).where(Visitor.id == visitor_id))
+    known = person_for_identity(session, site_id, kind, value_hash)
+    if known is None:
+        person_id = visitor_person or _new_person(session, site_id)
+        try:
+            with session.begin_nested():
+                session.add(
+                    Identity(site_id=site_id, kind=kind, value_hash=value_hash, person_id=person_id)
+                )
+        except IntegrityError:  # another request linked it first: join that person
+            known = person_for_identity(session, site_id, kind, value_hash)
+    if known is not None:
+        person_id = known
+        if visitor_person is not None and visitor_person != known:
+            person_id = merge_persons(session, visitor_person, known)
+    session.execute(update(Visitor).where(Visitor.id == visitor_id).values(person_id=person_id))
+    return person_id
+
+
+def merge_persons(session: Session, a: int, b: int) -> int:
+    """Fold two persons into the older one (lower id); returns the survivor."""
+    keep, drop = min(a, b), max(a, b)
+    for model in (Visitor, Identity, Order):
+        session.execute(update(model).where(model.person_id == drop).values(person_id=keep))
+    session.execute(delete(Person).where(Person.id == drop))
+    return keep
+
+
+def _new_person(session: Session, site_id: int) -> int:
+    person = Person(site_id=site_id)
+    session.add(person)
+    session.flush()
+    return person.id
