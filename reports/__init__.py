@@ -4,4 +4,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the report API and pages."""
+    from reports import api, web
+
+    api.init_app(app)
+    web.init_app(app)

@@ -4,4 +4,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the collector's endpoints (filled in by the collector)."""
+    from tracker.collect import snippet, views
+
+    snippet.init_app(app)
+    views.init_app(app)
