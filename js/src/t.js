@@ -1,0 +1,93 @@
+// The tracking snippet: page views, single-page-app navigation and identify, sent to /collect.
+//
+//   <script defer src="https://COLLECTOR/t.js" data-site="SITE"></script>
+//
+// Optional attributes on the tag: data-api="https://COLLECTOR/" (the collector's base URL,
+// ending in a slash; default: where this file was loaded from) and data-respect-dnt (send nothing when the browser asks
+// for Do-Not-Track or Global Privacy Control).
+// Exposes window.tracker = {visitor(), identify(emailOrPhone), pageview()}.
+// Budget: 880 bytes gzipped once minified (tests/collect/test_snippet.py); count every byte.
+(function () {
+  var w = window, d = document, n = navigator, tag = d.currentScript;
+  // No tag to read settings from (a very old browser) or loaded twice: do nothing.
+  if (!tag || w.tracker) return;
+
+  var KEY = '_tracker_vid';
+  var data = tag.dataset;
+  var api = new URL('collect', data.api || tag.src);
+  // Robots and browser automation, or a person who asked not to be tracked where the site
+  // honours it: the API still exists so the page's own calls keep working, but nothing is sent.
+  var off = !data.site || n.webdriver ||
+    ('respectDnt' in data && (n.doNotTrack == '1' || n.globalPrivacyControl));
+  var id = off ? '' : visitor();
+  var last;
+
+  // A first-party id kept in localStorage, or in a cookie where storage is blocked.
+  function visitor() {
+    var v, m;
+    try { v = localStorage.getItem(KEY); } catch (e) {}
+    if (!v && (m = d.cookie.match(KEY + '=(\\w+)'))) v = m[1];
+    // 128 random bits as digits.
+    v = v || crypto.getRandomValues(new Uint32Array(4)).join('');
+    try { localStorage.setItem(KEY, v); } catch (e) {
+      d.cookie = KEY + '=' + v + ';path=/;max-age=63072000;samesite=lax';
+    }
+    return v;
+  }
+
+  function here() { return location.href.split('#')[0]; }
+
+  // A string body goes as text/plain (for sendBeacon and fetch alike): a cross-origin request
+  // without a CORS preflight.
+  function send(body) {
+    if (off) return;
+    body.site = data.site;
+    body.visitor = id;
+    body.url = here();
+    body = JSON.stringify(body);
+    n.sendBeacon && n.sendBeacon(api, body) || fetch(api, {method: 'POST', body: body, keepalive: true});
+  }
+
+  // Counts the current URL (fragment dropped) unless it is the last one counted; `force` is
+  // 1 only for an explicit tracker.pageview() (event listeners pass their event).
+  function pageview(force) {
+    var url = here();
+    // A prerendered page is counted when the person actually opens it.
+    if (d.prerendering || d.visibilityState == 'prerender' || url == last && force !== 1) return;
+    send({event: 'pageview', referrer: last || d.referrer, title: d.title, width: screen.width});
+    last = url;
+  }
+
+  w.tracker = {
+    visitor: function () { return id; },
+    identify: function (value) {
+      var body = {event: 'identify'};
+      body[/@/.test(value) ? 'email' : 'phone'] = '' + value;
+      value && send(body);
+    },
+    pageview: function () { pageview(1); }
+  };
+  if (off) return;
+
+  var push = history.pushState;
+  history.pushState = function () {
+    push.apply(this, arguments);
+    pageview();
+  };
+  w.addEventListener('popstate', pageview);
+  d.addEventListener('prerenderingchange', pageview);
+  d.addEventListener('visibilitychange', pageview);
+  pageview();
+
+  // Shopify storefronts: the visitor id rides on the cart into the order's note_attributes.
+  // Once per browser session, not on every page.
+  try {
+    if (w.Shopify && sessionStorage.getItem(KEY) != id) {
+      fetch('/cart/update.js', {
+        method: 'POST',
+        headers: {'Content-Type': 'application/json'},
+        body: JSON.stringify({attributes: {_tracker_vid: id}})
+      }).then(function (r) { r.ok && sessionStorage.setItem(KEY, id); });
+    }
+  } catch (e) {}
+})();
