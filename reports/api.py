@@ -1,7 +1,68 @@
-"""Placeholder until the report API lands."""
+"""The JSON API: `GET /api/reports/roi` and `POST /api/costs`."""
 
-from flask import Flask
+from __future__ import annotations
+
+from flask import Blueprint, Flask, jsonify, request
+
+from reports.auth import api_auth_required, bearer_token
+from reports.costs import CostError, parse_cost_rows, save_costs
+from reports.roi import ReportQueryError, parse_report_query, roi_report
+from tracker.db import begin_write, get_session
+from tracker.sites import SiteError, require_site
+
+MAX_COST_ROWS = 10_000
+
+bp = Blueprint("reports_api", __name__)
+
+
+def _error(message: str, status: int = 400, **extra):
+    response = jsonify(error=message, **extra)
+    response.status_code = status
+    return response
+
+
+@bp.get("/api/reports/roi")
+@api_auth_required
+def roi():
+    session = get_session()
+    try:
+        query = parse_report_query(session, request.args)
+    except ReportQueryError as exc:
+        return _error(str(exc))
+    response = jsonify(roi_report(session, query))
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.post("/api/costs")
+def costs():
+    """Spend rows for automation: {"site", "rows": [{"date", "source", "medium", "campaign", "cost"}]}."""
+    if bearer_token() is None:
+        return _error("Authentication required: send 'Authorization: Bearer <token>'.", 401)
+    body = request.get_json(silent=True)
+    if isinstance(body, list):
+        body = {"rows": body}
+    if not isinstance(body, dict) or not isinstance(body.get("rows"), list):
+        return _error('Send a JSON object {"site": "<site id>", "rows": [{"date", "source", "medium", '
+                      '"campaign", "cost"}, ...]}.')
+    if len(body["rows"]) > MAX_COST_ROWS:
+        return _error(f"At most {MAX_COST_ROWS} rows per request; split the upload.", 413)
+    session = get_session()
+    try:
+        site = require_site(session, str(body.get("site") or request.args.get("site") or ""))
+    except SiteError as exc:
+        return _error(str(exc))
+    try:
+        rows = parse_cost_rows(body["rows"], site.currency, first_line=0)
+    except CostError as exc:
+        return _error(str(exc), errors=exc.errors)
+    site_id = site.id
+    session.rollback()  # start the write transaction afresh (BEGIN IMMEDIATE on SQLite)
+    begin_write(session)
+    saved = save_costs(session, site_id, rows)
+    session.commit()
+    return jsonify(saved=saved), 200
 
 
 def init_app(app: Flask) -> None:
-    pass
+    app.register_blueprint(bp)

@@ -1,1 +1,50 @@
-"""The report side's tables: nightly attribution rollups."""
+"""The report side's tables: nightly attribution rollups and which days they cover."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tracker.db import Base, BigId, UTCDateTime, utcnow
+from tracker.models import UTM_LENGTH
+
+
+class ReportRollup(Base):
+    """Credit one model gave one touch key on one local day: orders and new customers in 1/10000."""
+
+    __tablename__ = "report_rollups"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    lookback: Mapped[int] = mapped_column(SmallInteger)
+    model: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    medium: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    campaign: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    content: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    term: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    order_units: Mapped[int] = mapped_column(BigInteger)
+    revenue_minor: Mapped[int] = mapped_column(BigInteger)
+    new_customer_units: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index(None, "site_id", "lookback", "model", "day"),)
+
+
+class ReportBuild(Base):
+    """One built day, with the high-water marks that tell whether newer data has arrived since."""
+
+    __tablename__ = "report_builds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    lookback: Mapped[int] = mapped_column(SmallInteger)
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sessions_mark: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunds_mark: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (UniqueConstraint("site_id", "lookback", "day"),)

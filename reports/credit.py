@@ -1,0 +1,260 @@
+"""Which orders count, which touches preceded them, and the credit each report row receives.
+
+The database does the heavy lifting (orders of a range, the sessions of their people inside the
+lookback window, one query each); Python only walks the orders of the range and their touches.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, select, union
+from sqlalchemy.orm import Session, aliased
+
+from reports.attribution import ORDER_SCALE, Touch, split
+from tracker.collect.touch import DIRECT, touch_from
+from tracker.models import Order, Refund, Site, TrackedSession, Visitor
+
+DIMENSIONS = ("channel", "source", "medium", "campaign", "content", "term")
+UNATTRIBUTED = "(unattributed)"
+UNATTRIBUTED_KEY = (UNATTRIBUTED,) * len(DIMENSIONS)
+# Orders in these states are sales; pending ones wait until paid, the rest count zero.
+COUNTED_STATUSES = ("paid", "refunded", "partially_refunded")
+
+SESSION_COLUMNS = {
+    "channel": TrackedSession.channel,
+    "source": TrackedSession.utm_source,
+    "medium": TrackedSession.utm_medium,
+    "campaign": TrackedSession.utm_campaign,
+    "content": TrackedSession.utm_content,
+    "term": TrackedSession.utm_term,
+}
+
+Key = tuple[str, ...]
+
+
+@dataclass
+class CreditedOrder:
+    """An order that counts: its time, local date, net revenue and the touches that share it."""
+
+    id: int
+    at: datetime
+    day: date
+    net_minor: int
+    is_new: bool
+    touches: list[tuple[Touch, Key]]  # in time order; empty means unattributed
+
+
+def day_start(day: date, tz: ZoneInfo) -> datetime:
+    """Midnight of `day` in the site's zone, in UTC (DST days are 23 or 25 hours long)."""
+    return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
+
+
+def range_bounds(date_from: date, date_to: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) in UTC covering local dates date_from..date_to inclusive."""
+    return day_start(date_from, tz), day_start(date_to + timedelta(days=1), tz)
+
+
+def local_day(at: datetime, tz: ZoneInfo) -> date:
+    return at.astimezone(tz).date()
+
+
+def _counted(model=Order):
+    return and_(model.is_test.is_(False), model.status.in_(COUNTED_STATUSES))
+
+
+def credited_orders(
+    session: Session, site: Site, start: datetime, end: datetime, lookback: int
+) -> list[CreditedOrder]:
+    """The orders created in [start, end) that count, with their touches inside the lookback window."""
+    tz = ZoneInfo(site.timezone)
+    refunded = (
+        select(func.coalesce(func.sum(Refund.amount_minor), 0))
+        .where(Refund.order_id == Order.id)
+        .scalar_subquery()
+    )
+    v1 = aliased(Visitor)
+    rows = session.execute(
+        select(
+            Order.id,
+            Order.created_at,
+            Order.status,
+            Order.total_minor,
+            refunded,
+            Order.person_id,
+            Order.visitor_id,
+            v1.person_id,
+            Order.landing_url,
+            Order.referrer,
+        )
+        .outerjoin(v1, v1.id == Order.visitor_id)
+        .where(Order.site_id == site.id, Order.created_at >= start, Order.created_at < end, _counted())
+        .order_by(Order.created_at, Order.id)
+    ).all()
+    orders: dict[int, CreditedOrder] = {}
+    fallback: dict[int, tuple[str | None, str | None]] = {}
+    for oid, at, status, total, refunds, _person, _visitor, _vperson, landing, referrer in rows:
+        net = _net(status, total, refunds)
+        if net <= 0:
+            continue  # fully refunded: no sale left to credit
+        orders[oid] = CreditedOrder(oid, at, local_day(at, tz), net, False, [])
+        if landing or referrer:
+            fallback[oid] = (landing, referrer)
+    if not orders:
+        return []
+    _mark_new_customers(session, site, orders)
+    _attach_touches(session, site, start, end, lookback, orders)
+    for oid, (landing, referrer) in fallback.items():
+        order = orders[oid]
+        if not order.touches:
+            t = touch_from(landing, referrer, site.domain)
+            key = (t.channel, t.source, t.medium, t.campaign, t.content, t.term)
+            order.touches.append((Touch(order.at, t.source == DIRECT), key))
+    return list(orders.values())
+
+
+def _net(status: str, total: int, refunds: int) -> int:
+    if status == "refunded" and not refunds:
+        return 0  # the store says refunded but sent no amounts: assume all of it
+    return max(total - int(refunds or 0), 0)
+
+
+def _attach_touches(
+    session: Session,
+    site: Site,
+    start: datetime,
+    end: datetime,
+    lookback: int,
+    orders: dict[int, CreditedOrder],
+) -> None:
+    """Sessions of each order's person (all their visitors) or visitor, within the lookback window."""
+    window = timedelta(days=lookback)
+    in_range = and_(Order.site_id == site.id, Order.created_at >= start, Order.created_at < end, _counted())
+    v1, v2 = aliased(Visitor), aliased(Visitor)
+    by_person = (
+        select(Order.id.label("order_id"), v2.id.label("visitor_id"), Order.created_at.label("at"))
+        .outerjoin(v1, v1.id == Order.visitor_id)
+        .join(v2, v2.person_id == func.coalesce(Order.person_id, v1.person_id))
+        .where(in_range)
+    )
+    by_visitor = select(
+        Order.id.label("order_id"), Order.visitor_id.label("visitor_id"), Order.created_at.label("at")
+    ).where(in_range, Order.visitor_id.is_not(None))
+    ov = union(by_person, by_visitor).subquery("ov")
+    s = TrackedSession
+    rows = session.execute(
+        select(
+            ov.c.order_id,
+            s.id,
+            s.started_at,
+            s.channel,
+            s.utm_source,
+            s.utm_medium,
+            s.utm_campaign,
+            s.utm_content,
+            s.utm_term,
+        )
+        .join(s, s.visitor_id == ov.c.visitor_id)
+        .where(s.site_id == site.id, s.started_at >= start - window, s.started_at <= ov.c.at)
+        .order_by(ov.c.order_id, s.started_at, s.id)
+    ).all()
+    for oid, _sid, at, channel, source, medium, campaign, content, term in rows:
+        order = orders.get(oid)
+        if order is None or at < order.at - window:
+            continue
+        key = (channel, source, medium, campaign, content, term)
+        order.touches.append((Touch(at, source == DIRECT), key))
+
+
+def _mark_new_customers(session: Session, site: Site, orders: dict[int, CreditedOrder]) -> None:
+    """An order is a new customer's when it is the first sale of its person (or visitor) ever."""
+    refunded = (
+        select(func.coalesce(func.sum(Refund.amount_minor), 0))
+        .where(Refund.order_id == Order.id)
+        .scalar_subquery()
+    )
+    v1 = aliased(Visitor)
+    person = func.coalesce(Order.person_id, v1.person_id)
+    last = max(o.at for o in orders.values())
+    rows = session.execute(
+        select(Order.id, person, Order.visitor_id, Order.status, Order.total_minor, refunded)
+        .outerjoin(v1, v1.id == Order.visitor_id)
+        .where(
+            Order.site_id == site.id,
+            Order.created_at <= last,
+            _counted(),
+        )
+        .order_by(Order.created_at, Order.id)
+    ).all()
+    seen: set[tuple[str, int]] = set()
+    for oid, person_id, visitor_id, status, total, refunds in rows:
+        if _net(status, total, refunds) <= 0:
+            continue
+        key = ("p", person_id) if person_id is not None else ("v", visitor_id) if visitor_id else ("o", oid)
+        if key not in seen:
+            seen.add(key)
+            if oid in orders:
+                orders[oid].is_new = True
+
+
+def project(dims: Sequence[str]) -> Callable[[Key], Key]:
+    """A function mapping a full six-dimension key to the report's dimensions."""
+    idx = [DIMENSIONS.index(d) for d in dims]
+    return lambda key: tuple(key[i] for i in idx)
+
+
+def credit_rows(
+    orders: Iterable[CreditedOrder], model: str, keyfunc: Callable[[CreditedOrder, Key], Key]
+) -> dict[Key, list[int]]:
+    """Sum credit per row: {key: [orders in 1/ORDER_SCALE, revenue minor, new customers in 1/ORDER_SCALE]}.
+
+    `keyfunc(order, six-dimension key)` names the row; for full_impact each row an order
+    touches gets the whole order once, however many of its touches fall in that row.
+    """
+    rows: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for order in orders:
+        if not order.touches:
+            _add(rows[keyfunc(order, UNATTRIBUTED_KEY)], ORDER_SCALE, order.net_minor, order.is_new)
+            continue
+        touches = [t for t, _ in order.touches]
+        keys = [keyfunc(order, k) for _, k in order.touches]
+        if model == "full_impact":
+            for key in dict.fromkeys(keys):
+                _add(rows[key], ORDER_SCALE, order.net_minor, order.is_new)
+            continue
+        revenue = split(model, touches, order.at, order.net_minor)
+        units = split(model, touches, order.at, ORDER_SCALE)
+        for key, money, unit in zip(keys, revenue, units, strict=True):
+            if money or unit:
+                row = rows[key]
+                row[0] += unit
+                row[1] += money
+                row[2] += unit if order.is_new else 0
+    return dict(rows)
+
+
+def _add(row: list[int], units: int, money: int, is_new: bool) -> None:
+    row[0] += units
+    row[1] += money
+    row[2] += units if is_new else 0
+
+
+def session_rows(
+    session: Session, site: Site, start: datetime, end: datetime, dims: Sequence[str]
+) -> tuple[dict[Key, tuple[int, int]], tuple[int, int]]:
+    """Sessions and distinct visitors per row for sessions started in [start, end), and the totals."""
+    cols = [SESSION_COLUMNS[d] for d in dims]
+    where = (TrackedSession.site_id == site.id, TrackedSession.started_at >= start,
+             TrackedSession.started_at < end)
+    counts = (func.count(), func.count(func.distinct(TrackedSession.visitor_id)))
+    rows = {
+        tuple(r[: len(cols)]): (r[-2], r[-1])
+        for r in session.execute(select(*cols, *counts).where(*where).group_by(*cols))
+    }
+    total = session.execute(select(*counts).where(*where)).one()
+    return rows, (total[0], total[1])
+

@@ -1,0 +1,267 @@
+"""The ROI report: query parsing, rows per dimension, metrics, totals, and revenue per day.
+
+Dates are local dates in the site's time zone. Without `from`/`to` the report covers the last
+30 complete days: from 30 days before today up to yesterday, in the site's zone.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from reports import credit
+from reports.attribution import DEFAULT_MODEL, MODELS, ORDER_SCALE
+from reports.credit import DIMENSIONS, UNATTRIBUTED, Key
+from tracker.collect.touch import NOT_SET, channel_for
+from tracker.db import utcnow
+from tracker.models import Cost, Site
+from tracker.money import exponent, format_decimal
+from tracker.sites import find_site
+
+__all__ = [
+    "DIMENSIONS", "MODELS", "ReportQuery", "ReportQueryError", "parse_report_query", "roi_report",
+    "revenue_by_day",
+]
+
+DEFAULT_LOOKBACK = 30
+MIN_LOOKBACK, MAX_LOOKBACK = 1, 365
+DEFAULT_DAYS = 30
+MAX_RANGE_DAYS = 3 * 366
+DEFAULT_BY = ("source", "medium", "campaign")
+
+
+class ReportQueryError(ValueError):
+    """A report parameter is missing or malformed; the message is a sentence for a 400."""
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    site: Site
+    date_from: date
+    date_to: date
+    model: str = DEFAULT_MODEL
+    lookback: int = DEFAULT_LOOKBACK
+    by: tuple[str, ...] = DEFAULT_BY
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.site.timezone)
+
+
+def site_today(site: Site, now: datetime | None = None) -> date:
+    return (now or utcnow()).astimezone(ZoneInfo(site.timezone)).date()
+
+
+def parse_report_query(session: Session, args: Mapping[str, str]) -> ReportQuery:
+    """Validate report parameters (site, from, to, model, lookback, by); raises ReportQueryError."""
+    site = _parse_site(session, (args.get("site") or "").strip())
+    yesterday = site_today(site) - timedelta(days=1)
+    date_to = _parse_date(args, "to") or yesterday
+    date_from = _parse_date(args, "from") or (date_to - timedelta(days=DEFAULT_DAYS - 1))
+    if date_from > date_to:
+        raise ReportQueryError(f"'from' ({date_from}) is after 'to' ({date_to}); swap them.")
+    if (date_to - date_from).days >= MAX_RANGE_DAYS:
+        raise ReportQueryError(f"A report covers at most {MAX_RANGE_DAYS} days; narrow 'from' and 'to'.")
+    model = (args.get("model") or DEFAULT_MODEL).strip().lower()
+    if model not in MODELS:
+        raise ReportQueryError(f"Unknown model {model!r}; use one of: {', '.join(MODELS)}.")
+    raw_lookback = (args.get("lookback") or str(DEFAULT_LOOKBACK)).strip()
+    try:
+        lookback = int(raw_lookback)
+    except ValueError:
+        lookback = 0
+    if not MIN_LOOKBACK <= lookback <= MAX_LOOKBACK or not raw_lookback.isdigit():
+        raise ReportQueryError(
+            f"'lookback' must be a whole number of days from {MIN_LOOKBACK} to {MAX_LOOKBACK}, "
+            f"not {raw_lookback!r}."
+        )
+    by = parse_by(args.get("by"))
+    return ReportQuery(site, date_from, date_to, model, lookback, by)
+
+
+def parse_by(raw: str | None) -> tuple[str, ...]:
+    if raw is None or not raw.strip():
+        return DEFAULT_BY
+    dims = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    for dim in dims:
+        if dim not in DIMENSIONS:
+            raise ReportQueryError(f"Unknown dimension {dim!r} in 'by'; use any of: {', '.join(DIMENSIONS)}.")
+    if len(set(dims)) != len(dims):
+        raise ReportQueryError("'by' names a dimension twice; list each once.")
+    return dims
+
+
+def _parse_site(session: Session, ref: str) -> Site:
+    if not ref:
+        sites = session.scalars(select(Site).order_by(Site.id).limit(2)).all()
+        if len(sites) == 1:
+            return sites[0]
+        raise ReportQueryError("Say which site: add 'site=<site id or domain>'.")
+    site = find_site(session, ref)
+    if site is None:
+        raise ReportQueryError(f"No site {ref!r}; pass a site id or domain from `tracker sites list`.")
+    return site
+
+
+def _parse_date(args: Mapping[str, str], name: str) -> date | None:
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ReportQueryError(f"'{name}' must be a date like 2026-11-25, not {raw!r}.") from None
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+def roi_report(session: Session, query: ReportQuery) -> dict:
+    """The report as the JSON API answers it: one row per dimension combination, and totals."""
+    site, currency = query.site, query.site.currency
+    start, end = credit.range_bounds(query.date_from, query.date_to, query.tz)
+    attributed, totals_att, built_through = attributed_rows(session, query)
+    sessions, sessions_total = credit.session_rows(session, site, start, end, query.by)
+    costs, cost_total = cost_rows(session, site, query.date_from, query.date_to, query.by)
+
+    keys = set(attributed) | set(sessions) | set(costs)
+    rows = []
+    for key in keys:
+        units, revenue, new = attributed.get(key, (0, 0, 0))
+        n_sessions, n_visitors = sessions.get(key, (0, 0))
+        row = dict(zip(query.by, key, strict=True))
+        row.update(metrics(n_sessions, n_visitors, units, revenue, new, costs.get(key, 0), currency))
+        rows.append((key, revenue, units, n_sessions, row))
+    rows.sort(key=lambda r: (r[0][0] == UNATTRIBUTED if r[0] else False, -r[1], -r[2], -r[3], r[0]))
+    units, revenue, new = totals_att
+    return {
+        "site": site.public_id,
+        "from": query.date_from.isoformat(),
+        "to": query.date_to.isoformat(),
+        "model": query.model,
+        "lookback": query.lookback,
+        "currency": currency,
+        "built_through": built_through.isoformat() if built_through else None,
+        "rows": [r[-1] for r in rows],
+        "totals": metrics(*sessions_total, units, revenue, new, cost_total, currency),
+    }
+
+
+def attributed_rows(
+    session: Session, query: ReportQuery
+) -> tuple[dict[Key, tuple[int, int, int]], tuple[int, int, int], date | None]:
+    """Credit per row, the range's totals (orders, revenue, new customers) and how far rollups reach.
+
+    Rollups answer when they cover the range for this lookback and nothing changed since;
+    otherwise the credit is computed from the raw tables.
+    """
+    from reports import build
+
+    built_through = build.built_through(session, query.site)
+    if query.model != "full_impact":
+        cached = build.read_rollups(session, query)
+        if cached is not None:
+            return (*cached, built_through)
+    start, end = credit.range_bounds(query.date_from, query.date_to, query.tz)
+    orders = credit.credited_orders(session, query.site, start, end, query.lookback)
+    proj = credit.project(query.by)
+    rows = credit.credit_rows(orders, query.model, lambda _order, key: proj(key))
+    totals = (
+        ORDER_SCALE * len(orders),
+        sum(o.net_minor for o in orders),
+        ORDER_SCALE * sum(1 for o in orders if o.is_new),
+    )
+    return {k: tuple(v) for k, v in rows.items()}, totals, built_through
+
+
+def cost_rows(
+    session: Session, site: Site, date_from: date, date_to: date, dims: tuple[str, ...]
+) -> tuple[dict[Key, int], int]:
+    """Spend per row and in total.
+
+    A cost joins the rows by the dimensions it carries: `channel` is derived from its source
+    and medium; a dimension it does not carry (say content, on a cost keyed by campaign)
+    reads '(not set)', so the spend shows on its own row rather than being guessed apart.
+    """
+    grouped = session.execute(
+        select(Cost.source, Cost.medium, Cost.campaign, Cost.content, Cost.term, func.sum(Cost.cost_minor))
+        .where(Cost.site_id == site.id, Cost.date >= date_from, Cost.date <= date_to)
+        .group_by(Cost.source, Cost.medium, Cost.campaign, Cost.content, Cost.term)
+    ).all()
+    rows: dict[Key, int] = defaultdict(int)
+    total = 0
+    for source, medium, campaign, content, term, amount in grouped:
+        values = {
+            "channel": channel_for(source or NOT_SET, medium or NOT_SET),
+            "source": source or NOT_SET,
+            "medium": medium or NOT_SET,
+            "campaign": campaign or NOT_SET,
+            "content": content or NOT_SET,
+            "term": term or NOT_SET,
+        }
+        rows[tuple(values[d] for d in dims)] += int(amount)
+        total += int(amount)
+    return dict(rows), total
+
+
+def metrics(
+    sessions: int, visitors: int, order_units: int, revenue_minor: int, new_units: int, cost_minor: int,
+    currency: str,
+) -> dict:
+    """A row's figures as strings (money and ratios) or null where a denominator is zero."""
+    exp = exponent(currency)
+    orders = Decimal(order_units) / ORDER_SCALE
+    revenue = Decimal(revenue_minor).scaleb(-exp)
+    cost = Decimal(cost_minor).scaleb(-exp)
+    return {
+        "sessions": sessions,
+        "visitors": visitors,
+        "orders": format_decimal(orders, 2),
+        "revenue": format_decimal(revenue, exp),
+        "new_customers": format_decimal(Decimal(new_units) / ORDER_SCALE, 2),
+        "cost": format_decimal(cost, exp),
+        "roi": _ratio(revenue - cost, cost, 2),
+        "roas": _ratio(revenue, cost, 2),
+        "cpa": _ratio(cost, orders, exp),
+        "aov": _ratio(revenue, orders, exp),
+        "conversion_rate": _ratio(orders, Decimal(sessions), 4),
+    }
+
+
+def _ratio(numerator: Decimal, denominator: Decimal, places: int) -> str | None:
+    if not denominator:
+        return None
+    value = (numerator / denominator).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    return str(value)
+
+
+# --- revenue per day ------------------------------------------------------------------------
+
+
+def revenue_by_day(
+    session: Session, query: ReportQuery, dimension: str = "channel"
+) -> dict[str, dict[date, Decimal]]:
+    """Net revenue credited per value of one dimension and per local day, for daily charts."""
+    if dimension not in DIMENSIONS:
+        raise ReportQueryError(f"Unknown dimension {dimension!r}; use one of: {', '.join(DIMENSIONS)}.")
+    from reports import build
+
+    exp = exponent(query.site.currency)
+    cached = None if query.model == "full_impact" else build.read_daily(session, query, dimension)
+    if cached is None:
+        start, end = credit.range_bounds(query.date_from, query.date_to, query.tz)
+        orders = credit.credited_orders(session, query.site, start, end, query.lookback)
+        proj = credit.project((dimension,))
+        rows = credit.credit_rows(orders, query.model, lambda order, key: (order.day, *proj(key)))
+        cached = {key: values[1] for key, values in rows.items()}
+    out: dict[str, dict[date, Decimal]] = defaultdict(dict)
+    for (day, value), minor in cached.items():
+        out[value][day] = Decimal(minor).scaleb(-exp).quantize(Decimal(1).scaleb(-exp))
+    return {value: dict(sorted(days.items())) for value, days in out.items()}
