@@ -1,0 +1,424 @@
+"""The durable write path: request threads hand hits to one writer thread per process, which stores
+and sessionises them in group commits and wakes each request only once its hits are committed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from tracker.collect.sessions import continues, partition
+from tracker.collect.touch import touch_from
+from tracker.models import Pageview, TrackedSession, Visitor
+from tracker.people import link_identity
+
+log = logging.getLogger(__name__)
+
+# Hits per transaction; under load batches grow towards this, which is what amortises commits.
+BATCH_LIMIT = 1000
+# How long a request waits for its commit before answering 503 (nothing acknowledged).
+WAIT_TIMEOUT = 30.0
+# A writer thread with nothing to do exits; the next hit starts a new one.
+IDLE_EXIT = 5.0
+RETRIES = 4
+
+SESSIONS = TrackedSession.__table__
+PAGEVIEWS = Pageview.__table__
+VISITORS = Visitor.__table__
+
+
+class StoreUnavailable(RuntimeError):
+    """The database did not take the hits; nothing was acknowledged, the client may retry."""
+
+
+@dataclass(slots=True)
+class Hit:
+    """One page view or identify, validated and ready to store (no raw IP: it never gets here)."""
+
+    site_id: int
+    site_host: str
+    visitor_key: str
+    ts: datetime
+    pageview: bool = True
+    url: str | None = None
+    referrer: str | None = None
+    title: str | None = None
+    width: int | None = None
+    device_type: str | None = None
+    browser: str | None = None
+    os: str | None = None
+    identities: tuple[tuple[str, str], ...] = ()
+
+
+class _Ticket:
+    __slots__ = ("hits", "done", "error")
+
+    def __init__(self, hits: list[Hit]):
+        self.hits = hits
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+class Writer:
+    """Group commit: one transaction per batch of whatever hits queued while the last one committed."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._queue: deque[_Ticket] = deque()
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    def store(self, hits: list[Hit], timeout: float = WAIT_TIMEOUT) -> None:
+        """Return once every hit is committed; raise StoreUnavailable otherwise."""
+        if not hits:
+            return
+        ticket = _Ticket(hits)
+        with self._lock:
+            self._queue.append(ticket)
+            if self._thread is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="tracker-writer", daemon=True)
+                self._thread.start()
+            else:
+                self._wakeup.notify()
+        if not ticket.done.wait(timeout):
+            raise StoreUnavailable("The database did not answer in time.")
+        if ticket.error is not None:
+            raise StoreUnavailable("The database refused the write.") from ticket.error
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue:
+                    self._wakeup.wait(IDLE_EXIT)
+                    if not self._queue:
+                        self._thread = None
+                        return
+                tickets: list[_Ticket] = []
+                count = 0
+                while self._queue and count < BATCH_LIMIT:
+                    ticket = self._queue.popleft()
+                    tickets.append(ticket)
+                    count += len(ticket.hits)
+            self._commit(tickets)
+
+    def _commit(self, tickets: list[_Ticket]) -> None:
+        error: BaseException | None = None
+        for attempt in range(RETRIES):
+            try:
+                write(self.engine, [hit for ticket in tickets for hit in ticket.hits])
+            except Exception as exc:  # deadlocks, lock timeouts, lost connections: retry, then split
+                error = exc
+                log.warning("collector batch failed (attempt %d): %s", attempt + 1, exc)
+                time.sleep(0.02 * 2**attempt)
+                continue
+            for ticket in tickets:
+                ticket.done.set()
+            return
+        if len(tickets) > 1:  # one poisonous hit must not sink the requests batched with it
+            for ticket in tickets:
+                self._commit([ticket])
+            return
+        tickets[0].error = error
+        tickets[0].done.set()
+
+
+def write(engine: Engine, hits: list[Hit]) -> None:
+    """Store and sessionise hits in one transaction."""
+    with engine.connect() as conn:
+        conn.execution_options(sqlite_immediate=True)
+        with conn.begin():
+            _Batch(conn, hits).run()
+
+
+class _Open:
+    """A session as the batch sees it: a visitor's latest one, or one the batch is creating."""
+
+    __slots__ = ("id", "visitor_id", "started_at", "last_seen_at", "landing_url", "added", "hits")
+
+    def __init__(self, id, visitor_id, started_at, last_seen_at, landing_url):
+        self.id = id
+        self.visitor_id = visitor_id
+        self.started_at = started_at
+        self.last_seen_at = last_seen_at
+        self.landing_url = landing_url
+        self.added = 0
+        self.hits: list[Hit] = []
+
+
+def _session_values(landing_url, referrer, site_host, started_at, last_seen_at, count, device_type):
+    touch = touch_from(landing_url, referrer, site_host)
+    return {
+        "started_at": started_at,
+        "last_seen_at": last_seen_at,
+        "pageviews": count,
+        "landing_url": landing_url,
+        "referrer": referrer,
+        "utm_source": touch.source,
+        "utm_medium": touch.medium,
+        "utm_campaign": touch.campaign,
+        "utm_content": touch.content,
+        "utm_term": touch.term,
+        "click_id": touch.click_id,
+        "channel": touch.channel,
+        "device_type": device_type,
+    }
+
+
+def _pageview_row(hit: Hit, visitor_id: int, session_id: int) -> dict:
+    return {
+        "site_id": hit.site_id,
+        "session_id": session_id,
+        "visitor_id": visitor_id,
+        "ts": hit.ts,
+        "url": hit.url,
+        "title": hit.title,
+        "referrer": hit.referrer,
+        "screen_width": hit.width,
+    }
+
+
+class _Batch:
+    def __init__(self, conn: Connection, hits: list[Hit]):
+        self.conn = conn
+        self.hits = hits
+        self.postgres = conn.dialect.name == "postgresql"
+
+    def run(self) -> None:
+        visitor_ids = self._upsert_visitors()
+        by_visitor: dict[int, list[Hit]] = {}
+        for hit in self.hits:
+            if hit.pageview:
+                by_visitor.setdefault(visitor_ids[(hit.site_id, hit.visitor_key)], []).append(hit)
+        if by_visitor:
+            self._sessionise(by_visitor)
+        linked = [hit for hit in self.hits if hit.identities]
+        if linked:
+            with Session(bind=self.conn) as orm:
+                for hit in sorted(linked, key=lambda h: h.ts):
+                    visitor_id = visitor_ids[(hit.site_id, hit.visitor_key)]
+                    for kind, value_hash in hit.identities:
+                        link_identity(orm, hit.site_id, visitor_id, kind, value_hash)
+                orm.flush()
+
+    def _upsert_visitors(self) -> dict[tuple[int, str], int]:
+        rows: dict[tuple[int, str], dict] = {}
+        for hit in self.hits:
+            key = (hit.site_id, hit.visitor_key)
+            row = rows.get(key)
+            if row is None:
+                rows[key] = {
+                    "site_id": hit.site_id,
+                    "visitor_key": hit.visitor_key,
+                    "first_seen_at": hit.ts,
+                    "last_seen_at": hit.ts,
+                    "device_type": hit.device_type,
+                    "browser": hit.browser,
+                    "os": hit.os,
+                }
+            else:
+                row["first_seen_at"] = min(row["first_seen_at"], hit.ts)
+                if hit.ts >= row["last_seen_at"]:
+                    row["last_seen_at"] = hit.ts
+                    if hit.device_type is not None:
+                        row.update(device_type=hit.device_type, browser=hit.browser, os=hit.os)
+        # A fixed order makes concurrent processes lock shared visitors in the same order.
+        values = [rows[key] for key in sorted(rows)]
+        stmt = (pg_insert if self.postgres else sqlite_insert)(Visitor).values(values)
+        later, earlier = (func.greatest, func.least) if self.postgres else (func.max, func.min)
+        new = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["site_id", "visitor_key"],
+            set_={
+                "last_seen_at": later(Visitor.last_seen_at, new.last_seen_at),
+                "first_seen_at": earlier(Visitor.first_seen_at, new.first_seen_at),
+                "device_type": func.coalesce(new.device_type, Visitor.device_type),
+                "browser": func.coalesce(new.browser, Visitor.browser),
+                "os": func.coalesce(new.os, Visitor.os),
+            },
+        ).returning(Visitor.id, Visitor.site_id, Visitor.visitor_key)
+        return {(r.site_id, r.visitor_key): r.id for r in self.conn.execute(stmt)}
+
+    def _latest_sessions(self, visitor_ids: list[int]) -> dict[int, _Open]:
+        inner = SESSIONS.alias("inner_sessions")
+        newest = (
+            select(func.max(inner.c.started_at))
+            .where(inner.c.visitor_id == SESSIONS.c.visitor_id)
+            .scalar_subquery()
+        )
+        rows = self.conn.execute(
+            select(
+                SESSIONS.c.id,
+                SESSIONS.c.visitor_id,
+                SESSIONS.c.started_at,
+                SESSIONS.c.last_seen_at,
+                SESSIONS.c.landing_url,
+            )
+            .where(SESSIONS.c.visitor_id.in_(visitor_ids), SESSIONS.c.started_at == newest)
+            .order_by(SESSIONS.c.id)
+        )
+        return {
+            r.visitor_id: _Open(r.id, r.visitor_id, r.started_at, r.last_seen_at, r.landing_url) for r in rows
+        }
+
+    def _sessionise(self, by_visitor: dict[int, list[Hit]]) -> None:
+        latest = self._latest_sessions(list(by_visitor))
+        created: list[_Open] = []
+        extended: list[_Open] = []
+        rebuild: list[tuple[int, list[Hit]]] = []
+        for visitor_id, hits in by_visitor.items():
+            hits.sort(key=lambda h: h.ts)
+            current = latest.get(visitor_id)
+            plan: list[_Open] = []
+            for hit in hits:
+                joins = False
+                if current is not None:
+                    joins = continues(
+                        current.started_at, current.last_seen_at, current.landing_url, hit.ts, hit.url
+                    )
+                    if joins is None:  # out of order: it lands inside or before known sessions
+                        break
+                if not joins:
+                    current = _Open(None, visitor_id, hit.ts, hit.ts, hit.url)
+                    plan.append(current)
+                elif current.id is not None and not current.added:
+                    plan.append(current)
+                current.last_seen_at = max(current.last_seen_at, hit.ts)
+                current.added += 1
+                current.hits.append(hit)
+            else:
+                for opened in plan:
+                    (extended if opened.id is not None else created).append(opened)
+                continue
+            rebuild.append((visitor_id, hits))
+
+        pageviews: list[dict] = []
+        if created:
+            rows = []
+            for opened in created:
+                landing = opened.hits[0]
+                values = _session_values(
+                    landing.url,
+                    landing.referrer,
+                    landing.site_host,
+                    opened.started_at,
+                    opened.last_seen_at,
+                    opened.added,
+                    landing.device_type,
+                )
+                rows.append({"site_id": landing.site_id, "visitor_id": opened.visitor_id, **values})
+            result = self.conn.execute(
+                insert(TrackedSession).returning(TrackedSession.id, sort_by_parameter_order=True), rows
+            )
+            for opened, session_id in zip(created, result.scalars(), strict=True):
+                opened.id = session_id
+        if extended:
+            self.conn.execute(
+                update(SESSIONS)
+                .where(SESSIONS.c.id == bindparam("sid"))
+                .values(
+                    last_seen_at=bindparam("seen", type_=SESSIONS.c.last_seen_at.type),
+                    pageviews=SESSIONS.c.pageviews + bindparam("added"),
+                ),
+                [{"sid": o.id, "seen": o.last_seen_at, "added": o.added} for o in extended],
+            )
+        for opened in created + extended:
+            pageviews.extend(_pageview_row(h, opened.visitor_id, opened.id) for h in opened.hits)
+        if pageviews:
+            self.conn.execute(insert(Pageview), pageviews)
+        for visitor_id, hits in rebuild:
+            self._rebuild(visitor_id, hits)
+
+    def _rebuild(self, visitor_id: int, hits: list[Hit]) -> None:
+        """Re-split a visitor's sessions from the one before `hits` on (late or backfilled events)."""
+        first = min(hit.ts for hit in hits)
+        anchor = self.conn.scalar(
+            select(func.max(SESSIONS.c.started_at)).where(
+                SESSIONS.c.visitor_id == visitor_id, SESSIONS.c.started_at <= first
+            )
+        )
+        query = select(SESSIONS.c.id, SESSIONS.c.device_type).where(SESSIONS.c.visitor_id == visitor_id)
+        if anchor is not None:
+            query = query.where(SESSIONS.c.started_at >= anchor)
+        old = self.conn.execute(query.order_by(SESSIONS.c.started_at, SESSIONS.c.id)).all()
+        views: list[_View] = []
+        if old:
+            rows = self.conn.execute(
+                select(
+                    PAGEVIEWS.c.id,
+                    PAGEVIEWS.c.ts,
+                    PAGEVIEWS.c.url,
+                    PAGEVIEWS.c.referrer,
+                    PAGEVIEWS.c.session_id,
+                ).where(PAGEVIEWS.c.session_id.in_([row.id for row in old]))
+            )
+            views = [_View(r.ts, r.url, r.referrer, r.id, r.session_id, None) for r in rows]
+        views.extend(_View(h.ts, h.url, h.referrer, None, None, h) for h in hits)
+        views.sort(key=lambda v: (v.ts, v.id is None, v.id or 0))
+        site_id, site_host = hits[0].site_id, hits[0].site_host
+        groups = partition(views)
+        for number, group in enumerate(groups):
+            landing = views[group[0]]
+            device = landing.hit.device_type if landing.hit else None
+            if device is None and old:
+                device = old[min(number, len(old) - 1)].device_type
+            values = _session_values(
+                landing.url, landing.referrer, site_host, landing.ts, views[group[-1]].ts, len(group), device
+            )
+            if number < len(old):
+                session_id = old[number].id
+                self.conn.execute(update(SESSIONS).where(SESSIONS.c.id == session_id).values(**values))
+            else:
+                session_id = self.conn.scalar(
+                    insert(SESSIONS)
+                    .values(site_id=site_id, visitor_id=visitor_id, **values)
+                    .returning(SESSIONS.c.id)
+                )
+            for index in group:
+                views[index].new_session_id = session_id
+        moved = [
+            {"pid": v.id, "sid": v.new_session_id}
+            for v in views
+            if v.id is not None and v.session_id != v.new_session_id
+        ]
+        if moved:
+            self.conn.execute(
+                update(PAGEVIEWS)
+                .where(PAGEVIEWS.c.id == bindparam("pid"))
+                .values(session_id=bindparam("sid")),
+                moved,
+            )
+        self.conn.execute(
+            insert(Pageview),
+            [_pageview_row(v.hit, visitor_id, v.new_session_id) for v in views if v.hit is not None],
+        )
+        surplus = [row.id for row in old[len(groups) :]]
+        if surplus:
+            self.conn.execute(delete(SESSIONS).where(SESSIONS.c.id.in_(surplus)))
+
+
+class _View:
+    """A page view during a rebuild: stored (id) or arriving (hit)."""
+
+    __slots__ = ("ts", "url", "referrer", "id", "session_id", "hit", "new_session_id")
+
+    def __init__(self, ts, url, referrer, id, session_id, hit):
+        self.ts = ts
+        self.url = url
+        self.referrer = referrer
+        self.id = id
+        self.session_id = session_id
+        self.hit = hit
+        self.new_session_id = None
