@@ -1,6 +1,14 @@
-"""`tracker costs ...`, `tracker reports ...` and `tracker demo`."""
+"""`tracker costs import` and `tracker reports build`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, timedelta
+from pathlib import Path
 
 import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 
 @click.group("costs")
@@ -11,3 +19,109 @@ def costs_group():
 @click.group("reports")
 def reports_group():
     """Build attribution rollups."""
+
+
+# tracker.cli registers the groups above when it loads, so they exist before this import.
+from tracker.cli import CommandError, db_session, load_config, user_errors  # noqa: E402
+
+
+def _pick_site(session: Session, ref: str | None):
+    from tracker.models import Site
+    from tracker.sites import require_site
+
+    if ref:
+        return require_site(session, ref)
+    sites = session.scalars(select(Site).order_by(Site.id).limit(2)).all()
+    if len(sites) != 1:
+        raise CommandError("Say which site with --site (a site id or domain); see `tracker sites list`."
+                           if sites else "There is no site yet; `tracker sites add DOMAIN` creates one.")
+    return sites[0]
+
+
+@costs_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--site", "site_ref", help="Site id or domain (optional when there is one site).")
+@user_errors
+def costs_import(file: Path, site_ref: str | None) -> None:
+    """Import spend from FILE.csv: date,source,medium,campaign,cost[,content,term,currency].
+
+    Keys are normalised like UTM values; a row with the same day and key as an earlier import
+    replaces it. Any bad line stops the import, and nothing is saved.
+    """
+    from reports.costs import CostError, read_csv, save_costs
+    from tracker.db import begin_write
+
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise CommandError(f"No file {str(file)!r}.") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{file} is not UTF-8 text; export the CSV as UTF-8.") from None
+    except OSError as exc:
+        raise CommandError(f"Cannot read {file}: {exc.strerror}.") from None
+    with db_session() as session:
+        site = _pick_site(session, site_ref)
+        try:
+            rows = read_csv(text, site.currency)
+        except CostError as exc:
+            raise CommandError(f"{file}: {exc}") from None
+        site_id, domain = site.id, site.domain
+    from tracker.db import make_engine
+
+    engine = make_engine(load_config().database_url)
+    try:
+        with Session(engine) as session:
+            begin_write(session)
+            saved = save_costs(session, site_id, rows)
+            session.commit()
+    finally:
+        engine.dispose()
+    total = sum(r["cost_minor"] for r in rows)
+    click.echo(f"Imported {saved} spend row(s) for {domain} ({_money(total, rows[0]['currency'])} in total).")
+
+
+def _money(minor: int, currency: str) -> str:
+    from tracker.money import from_minor
+
+    return f"{from_minor(minor, currency)} {currency}"
+
+
+@reports_group.command("build")
+@click.option("--site", "site_ref", help="Site id or domain; default: every site.")
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="First local day, YYYY-MM-DD.")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Last local day; default yesterday.")
+@user_errors
+def reports_build(site_ref: str | None, date_from, date_to) -> None:
+    """Build the attribution rollups (default: yesterday in each site's time zone); safe to rerun."""
+    from reports.build import ROLLUP_LOOKBACK, build_site
+    from reports.roi import site_today
+    from tracker.db import make_engine
+    from tracker.models import Site
+    from tracker.sites import require_site
+
+    engine = make_engine(load_config().database_url)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            if site_ref:
+                sites = [require_site(session, site_ref)]
+            else:
+                sites = list(session.scalars(select(Site).order_by(Site.id)))
+            session.rollback()
+            if not sites:
+                click.echo("No sites yet; nothing to build.")
+                return
+            for site in sites:
+                yesterday = site_today(site) - timedelta(days=1)
+                last: date = date_to.date() if date_to else yesterday
+                first: date = date_from.date() if date_from else last
+                if first > last:
+                    raise CommandError(f"--from {first} is after --to {last}; swap them.")
+                days = (last - first).days + 1
+                label = f"{site.domain} {first}..{last}"
+                with click.progressbar(length=days, label=label, file=sys.stderr,
+                                       show_pos=True) as bar:
+                    build_site(session, site, first, last, on_day=lambda _day: bar.update(1))
+                click.echo(f"Built {days} day(s) of rollups for {site.domain} ({first} to {last}, "
+                           f"lookback {ROLLUP_LOOKBACK} days).")
+    finally:
+        engine.dispose()
