@@ -4,4 +4,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the webhook receivers (filled in by the receivers)."""
+    """Register the webhook receivers."""
+    from tracker.webhooks import views
+
+    views.init_app(app)

@@ -1,0 +1,172 @@
+"""The raw delivery inbox: commit first, process after, replay what failed."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from types import ModuleType
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from tracker.db import begin_write, utcnow
+from tracker.models import EXTERNAL_ID_LENGTH, Site, WebhookDelivery
+from tracker.webhooks import generic, shopify, stripe, woocommerce
+from tracker.webhooks.matching import insert_for
+from tracker.webhooks.orders import apply
+from tracker.webhooks.payload import InvalidOrder, MalformedPayload, parse_json
+
+log = logging.getLogger(__name__)
+
+RECEIVERS: dict[str, ModuleType] = {
+    "shopify": shopify,
+    "woocommerce": woocommerce,
+    "stripe": stripe,
+    "orders": generic,
+}
+# Headers never kept in the inbox.
+PRIVATE_HEADERS = {"cookie", "authorization", "proxy-authorization"}
+# Processing is retried this many times in a row when the database reports a conflict (deadlock).
+PROCESS_ATTEMPTS = 3
+ERROR_LENGTH = 2000
+
+
+@dataclass
+class Outcome:
+    delivery_id: int
+    status: str  # processed, ignored, waiting, failed
+    error: str | None = None
+    invalid: bool = False  # the payload itself is unusable (the sender should hear 400)
+
+
+class StoredHeaders(dict):
+    """Headers as stored in the inbox (lower-cased names), read case-insensitively like the request's."""
+
+    def get(self, name, default=None):
+        return super().get(name.lower(), default)
+
+
+def store(
+    session: Session, site_id: int, provider: str, key: str | None, topic: str | None, headers, body: bytes
+) -> tuple[int, str]:
+    """Insert the delivery and commit; a repeat of a known delivery key returns the existing row."""
+    kept = {k.lower(): v for k, v in headers.items() if k.lower() not in PRIVATE_HEADERS}
+    key = key.strip()[:EXTERNAL_ID_LENGTH] if key and key.strip() else None
+    begin_write(session)
+    insert = insert_for(session)
+    new_id = session.scalar(
+        insert(WebhookDelivery)
+        .values(
+            site_id=site_id,
+            provider=provider,
+            delivery_key=key,
+            topic=(topic or "")[:64] or None,
+            headers=kept,
+            body=body,
+            received_at=utcnow(),
+            status="received",
+            attempts=0,
+        )
+        .on_conflict_do_nothing(index_elements=["site_id", "provider", "delivery_key"])
+        .returning(WebhookDelivery.id)
+    )
+    if new_id is not None:
+        session.commit()
+        return new_id, "received"
+    row = session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.status).where(
+            WebhookDelivery.site_id == site_id,
+            WebhookDelivery.provider == provider,
+            WebhookDelivery.delivery_key == key,
+        )
+    ).one()
+    session.commit()
+    return row.id, row.status
+
+
+def process(session: Session, delivery_id: int, secret_key: str, force: bool = False) -> Outcome:
+    """Apply one stored delivery in its own transaction; a failure is recorded on the row, never raised.
+
+    A delivery already processed is left alone unless `force` (replaying it is harmless).
+    """
+    for attempt in range(1, PROCESS_ATTEMPTS + 1):
+        try:
+            return _process_once(session, delivery_id, secret_key, force)
+        except InvalidOrder as exc:
+            session.rollback()
+            return _record_failure(session, delivery_id, str(exc), invalid=True)
+        except DBAPIError as exc:
+            session.rollback()
+            if attempt < PROCESS_ATTEMPTS and not exc.connection_invalidated:
+                continue
+            log.warning("webhook delivery %s failed: %s", delivery_id, exc)
+            return _record_failure(session, delivery_id, _first_line(exc))
+        except Exception as exc:  # a bug must not lose the delivery: it stays in the inbox as failed
+            session.rollback()
+            log.exception("webhook delivery %s failed", delivery_id)
+            return _record_failure(session, delivery_id, f"{type(exc).__name__}: {exc}")
+    raise AssertionError("unreachable")
+
+
+def _process_once(session: Session, delivery_id: int, secret_key: str, force: bool) -> Outcome:
+    begin_write(session)
+    delivery = session.scalars(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    if delivery.status in ("processed", "ignored") and not force:
+        session.commit()
+        return Outcome(delivery_id, delivery.status)
+    site = session.get(Site, delivery.site_id)
+    receiver = RECEIVERS[delivery.provider]
+    try:
+        payload = parse_json(delivery.body)
+    except MalformedPayload as exc:
+        raise InvalidOrder(str(exc)) from None
+    changes = receiver.parse(delivery.topic, payload, StoredHeaders(delivery.headers or {}), site)
+    if changes is None:
+        status = "ignored"
+    else:
+        complete = apply(session, site, delivery.provider, changes, secret_key)
+        status = "processed" if complete else "waiting"
+        if changes.refunds:
+            delivery.order_external_id = changes.refunds[0].order_external_id
+        elif changes.orders:
+            delivery.order_external_id = changes.orders[0].external_id
+    delivery.status = status
+    delivery.error = None
+    delivery.attempts = (delivery.attempts or 0) + 1
+    delivery.processed_at = utcnow()
+    session.commit()
+    return Outcome(delivery_id, status)
+
+
+def _record_failure(session: Session, delivery_id: int, error: str, invalid: bool = False) -> Outcome:
+    try:
+        begin_write(session)
+        delivery = session.get(WebhookDelivery, delivery_id, populate_existing=True)
+        delivery.status = "failed"
+        delivery.error = error[:ERROR_LENGTH]
+        delivery.attempts = (delivery.attempts or 0) + 1
+        delivery.processed_at = utcnow()
+        session.commit()
+    except DBAPIError:  # the database went away: the row stays `received` and replay finds it
+        session.rollback()
+        log.warning("could not record the failure of webhook delivery %s", delivery_id)
+    return Outcome(delivery_id, "failed", error, invalid)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def pending_ids(session: Session, statuses=("failed", "received"), site_id: int | None = None) -> list[int]:
+    """Deliveries an operator's replay should retry, oldest first."""
+    query = select(WebhookDelivery.id).where(WebhookDelivery.status.in_(statuses))
+    if site_id is not None:
+        query = query.where(WebhookDelivery.site_id == site_id)
+    return list(session.scalars(query.order_by(WebhookDelivery.received_at, WebhookDelivery.id)))

@@ -1,0 +1,218 @@
+"""What a delivery says, in plain data: strict JSON, timestamps, money, and the order/refund facts."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from tracker.money import InvalidMoney, exponent, normalise_currency, to_minor
+
+# A JSON document nested deeper than this is not an order.
+MAX_DEPTH = 64
+# Larger amounts than any shop takes in one order (and than a BIGINT holds comfortably).
+MAX_MINOR = 10**15
+_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+class MalformedPayload(ValueError):
+    """The body is not the strict JSON object a store sends."""
+
+
+class InvalidOrder(ValueError):
+    """The JSON is well formed but does not describe an order we can record."""
+
+
+@dataclass
+class RefundFacts:
+    external_id: str
+    order_external_id: str
+    amount_minor: int
+    currency: str
+    created_at: datetime
+
+
+@dataclass
+class OrderFacts:
+    external_id: str
+    created_at: datetime
+    status: str  # paid, pending, cancelled, refunded, voided
+    currency: str
+    total_minor: int
+    source_updated_at: datetime | None = None
+    paid_at: datetime | None = None
+    is_test: bool = False
+    visitor_key: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    landing_url: str | None = None
+    referrer: str | None = None
+
+
+@dataclass
+class Changes:
+    """Everything one delivery asks to record."""
+
+    orders: list[OrderFacts] = field(default_factory=list)
+    refunds: list[RefundFacts] = field(default_factory=list)
+    # Orders the store deleted: they count zero from now on.
+    deleted: list[str] = field(default_factory=list)
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    """Decode strict JSON: UTF-8, one object; no NaN/Infinity, duplicate keys, NUL or lone surrogates."""
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedPayload("The body is not UTF-8 text.") from None
+    try:
+        value = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=Decimal,
+            object_pairs_hook=_object_without_duplicates,
+        )
+    except MalformedPayload:
+        raise
+    except (ValueError, RecursionError):
+        raise MalformedPayload("The body is not valid JSON.") from None
+    if not isinstance(value, dict):
+        raise MalformedPayload("The body must be a JSON object.")
+    _check_strings(value)
+    return value
+
+
+def _reject_constant(name: str):
+    raise MalformedPayload(f"The body contains {name}, which is not JSON.")
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise MalformedPayload(f"The body repeats the key {key[:40]!r}.")
+        result[key] = value
+    return result
+
+
+def _check_strings(value: Any) -> None:
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise MalformedPayload(f"The body is nested more than {MAX_DEPTH} levels deep.")
+        if isinstance(item, str):
+            if _BAD_CHARS.search(item):
+                raise MalformedPayload("The body contains a NUL character or a lone surrogate.")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _BAD_CHARS.search(key):
+                    raise MalformedPayload("The body contains a NUL character or a lone surrogate.")
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+
+
+def parse_time(value: Any, what: str = "timestamp") -> datetime | None:
+    """An ISO-8601 time (offset, Z, nanoseconds, or naive meaning UTC) as aware UTC; None when empty."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return from_unix(value, what)
+    if not isinstance(value, str):
+        raise InvalidOrder(f"The {what} must be an ISO-8601 string.")
+    text = _FRACTION.sub(r"\1", value.strip())
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidOrder(f"The {what} {value[:40]!r} is not an ISO-8601 time.") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def from_unix(value: Any, what: str = "timestamp") -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidOrder(f"The {what} must be whole unix seconds.")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidOrder(f"The {what} {value} is out of range.") from None
+
+
+def currency_code(value: Any, what: str = "currency") -> str:
+    if not isinstance(value, str):
+        raise InvalidOrder(f"The {what} must be an ISO 4217 code such as USD.")
+    try:
+        return normalise_currency(value)
+    except InvalidMoney as exc:
+        raise InvalidOrder(str(exc)) from None
+
+
+def money_minor(amount: Any, currency: str, what: str = "amount") -> int:
+    """A decimal string (or integer) in `currency` as integer minor units.
+
+    Stores sometimes keep more decimals than the currency has (a WooCommerce store set to
+    three decimals in USD): those are rounded half-to-even to the currency's minor unit.
+    Floats are refused; JSON numbers arrive here as exact Decimals.
+    """
+    if isinstance(amount, bool) or amount is None or isinstance(amount, float):
+        raise InvalidOrder(f"The {what} must be a decimal string such as \"19.99\".")
+    if isinstance(amount, str | int):
+        try:
+            amount = Decimal(str(amount).strip())
+        except ArithmeticError:
+            raise InvalidOrder(f"The {what} {str(amount)[:40]!r} is not a decimal amount.") from None
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise InvalidOrder(f"The {what} must be a finite decimal amount.")
+    places = Decimal(1).scaleb(-exponent(currency))
+    try:
+        minor = to_minor(amount.quantize(places, rounding=ROUND_HALF_EVEN), currency)
+    except (InvalidMoney, ArithmeticError):
+        minor = None
+    if minor is None or abs(minor) > MAX_MINOR:
+        raise InvalidOrder(f"The {what} {str(amount)[:40]!r} is not a usable amount.")
+    return minor
+
+
+def external_id(value: Any, what: str = "id") -> str:
+    """An order or refund id as text; integers stay exact (Shopify ids exceed 2^53)."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidOrder(f"The {what} is missing.")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip() and len(value.strip()) <= 120:
+        return value.strip()
+    raise InvalidOrder(f"The {what} must be a number or a string of at most 120 characters.")
+
+
+def text_or_none(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def first_text(*values: Any) -> str | None:
+    for value in values:
+        text = text_or_none(value)
+        if text is not None:
+            return text
+    return None
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
