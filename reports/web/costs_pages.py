@@ -8,7 +8,7 @@ from sqlalchemy import select
 from reports.auth import login_required
 from reports.web import bp
 from reports.web.context import choose_site
-from tracker.db import get_session
+from tracker.db import begin_write, get_session
 from tracker.models import Cost
 
 RECENT_COSTS = 50
@@ -41,13 +41,48 @@ def costs():
     )
 
 
+ENTRY_FIELDS = ("date", "source", "medium", "campaign", "content", "term", "cost")
+
+
 @bp.post("/costs")
 @login_required
 def costs_submit():
+    from reports.costs import CostError, parse_cost_rows, read_csv, save_costs
+
     db = get_session()
     choice = choose_site(db)
-    if choice.site is None:
+    site = choice.site
+    if site is None:
         flash("Create a site first.")
         return redirect(url_for("pages.costs"))
-    flash("Cost import is not available yet.")
-    return redirect(url_for("pages.costs", site=choice.site.public_id))
+    form = {name: request.form.get(name, "")[:255] for name in ENTRY_FIELDS}
+    try:
+        if request.form.get("action") == "upload":
+            rows = read_csv(_uploaded_text(), site.currency)
+        else:
+            rows = parse_cost_rows([form], site.currency)
+    except CostError as exc:
+        return render_template(
+            "costs.html", choice=choice, site_ref=site.public_id, recent=_recent(db, site),
+            form=form if request.form.get("action") != "upload" else {}, error=str(exc),
+        ), 400
+    begin_write(db)
+    save_costs(db, site.id, rows)
+    db.commit()
+    flash(f"Saved {len(rows)} cost row{'s' if len(rows) != 1 else ''}.")
+    return redirect(url_for("pages.costs", site=site.public_id))
+
+
+def _uploaded_text() -> str:
+    from reports.costs import CostError
+
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise CostError("Choose a CSV file to upload.")
+    data = upload.stream.read(UPLOAD_LIMIT + 1)
+    if len(data) > UPLOAD_LIMIT:
+        raise CostError(f"The file is larger than {UPLOAD_LIMIT // (1024 * 1024)} MB; split it in parts.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CostError("The file is not UTF-8 text; save it as CSV UTF-8 and upload it again.") from None
