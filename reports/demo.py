@@ -73,7 +73,9 @@ SESSION_COLUMNS = (
     "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "click_id", "channel",
     "device_type",
 )
-VISITOR_COLUMNS = ("id", "site_id", "visitor_key", "person_id", "first_seen_at", "last_seen_at", "device_type")
+VISITOR_COLUMNS = (
+    "id", "site_id", "visitor_key", "person_id", "first_seen_at", "last_seen_at", "device_type",
+)
 PERSON_COLUMNS = ("id", "site_id", "created_at")
 ORDER_COLUMNS = (
     "id", "site_id", "provider", "external_id", "created_at", "source_updated_at", "paid_at", "status",
@@ -136,7 +138,9 @@ def _sqlite(value):
     return value
 
 
-def _landing(rng: random.Random, src: Source, campaign: str, content: str, term: str) -> tuple[str, str | None]:
+def _landing(
+    rng: random.Random, src: Source, campaign: str, content: str, term: str
+) -> tuple[str, str | None]:
     path = rng.choice(("/", "/collections/sneakers", "/products/trail-runner", "/products/city-walker"))
     params = {}
     if src.medium in ("sms", "email") or src.medium in ("cpc", "paid_social"):
