@@ -338,7 +338,7 @@ def send(client, secrets):
 
 
 def orders_of(session, provider=None) -> list[Order]:
-    session.expire_all()
+    session.rollback()  # a fresh snapshot: what the app committed since
     query = select(Order).order_by(Order.id)
     if provider:
         query = query.where(Order.provider == provider)
@@ -346,7 +346,7 @@ def orders_of(session, provider=None) -> list[Order]:
 
 
 def refunds_of(session) -> list[Refund]:
-    session.expire_all()
+    session.rollback()  # a fresh snapshot: what the app committed since
     return list(session.scalars(select(Refund).order_by(Refund.id)))
 
 
@@ -360,7 +360,7 @@ def net_minor(session, order: Order) -> int:
 
 
 def deliveries(session) -> list[WebhookDelivery]:
-    session.expire_all()
+    session.rollback()  # a fresh snapshot: what the app committed since
     return list(session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
 
 

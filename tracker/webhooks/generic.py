@@ -12,7 +12,6 @@ from tracker.webhooks.payload import (
     currency_code,
     external_id,
     first_text,
-    from_unix,
     items,
     mapping,
     money_minor,
@@ -42,11 +41,7 @@ def describe(headers, payload: dict[str, Any]) -> tuple[str | None, str | None]:
 def parse(topic: str | None, payload: dict[str, Any], headers, site) -> Changes | None:
     # An envelope {"type": ..., "data": {...}} is accepted as well as the bare order.
     order = mapping(payload.get("data")) if isinstance(payload.get("data"), dict) else payload
-    sent_at = None
-    stamp = (headers.get("webhook-timestamp") or "").strip()
-    if stamp.isdigit():
-        sent_at = from_unix(int(stamp), "webhook-timestamp")
-    facts = order_facts(order, site.currency, sent_at)
+    facts = order_facts(order, site.currency)
     refunds = []
     for refund in map(mapping, items(order.get("refunds"))):
         refunds.append(
@@ -61,7 +56,8 @@ def parse(topic: str | None, payload: dict[str, Any], headers, site) -> Changes 
     return Changes(orders=[facts], refunds=refunds)
 
 
-def order_facts(order: dict[str, Any], default_currency: str, sent_at) -> OrderFacts:
+def order_facts(order: dict[str, Any], default_currency: str) -> OrderFacts:
+    """The order as sent; without `updated_at` the later delivery wins (retries may reorder them)."""
     status = (text_or_none(order.get("status")) or "paid").lower()
     if status not in STATUSES:
         raise InvalidOrder(f"The status must be one of {', '.join(sorted(STATUSES))}, not {status[:20]!r}.")
@@ -71,7 +67,7 @@ def order_facts(order: dict[str, Any], default_currency: str, sent_at) -> OrderF
     created = parse_time(order.get("created_at"), "created_at")
     if created is None:
         raise InvalidOrder("The order needs a created_at time (ISO-8601).")
-    updated = parse_time(order.get("updated_at"), "updated_at") or sent_at or created
+    updated = parse_time(order.get("updated_at"), "updated_at")
     paid_at = parse_time(order.get("paid_at"), "paid_at")
     test = order.get("test", False)
     if not isinstance(test, bool):
@@ -84,10 +80,17 @@ def order_facts(order: dict[str, Any], default_currency: str, sent_at) -> OrderF
         status=status,
         is_test=test,
         currency=currency,
-        total_minor=abs(money_minor(order.get("total"), currency, "total")),
+        total_minor=_total(order.get("total"), currency),
         visitor_key=first_text(order.get("visitor")),
         email=first_text(order.get("email")),
         phone=first_text(order.get("phone")),
         landing_url=text_or_none(order.get("landing_url")),
         referrer=text_or_none(order.get("referrer")),
     )
+
+
+def _total(value: Any, currency: str) -> int:
+    total = money_minor(value, currency, "total")
+    if total < 0:
+        raise InvalidOrder("The total must not be negative; send refunds in `refunds`.")
+    return total

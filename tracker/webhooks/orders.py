@@ -45,11 +45,12 @@ def _lock(session: Session, site_id: int, provider: str, order_id: str) -> None:
 
 
 def _newer(facts: OrderFacts, order: Order) -> bool:
+    """Does this delivery describe a state at least as new as the stored one?"""
     new, old = facts.source_updated_at, order.source_updated_at
-    if new is not None and old is not None and new != old:
+    if new is None or old is None:  # no store time to compare: the later delivery wins
+        return True
+    if new != old:
         return new > old
-    if new is None and old is not None:
-        return False
     return STATUS_RANK[facts.status] >= STATUS_RANK.get(order.status, 0)
 
 
