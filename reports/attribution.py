@@ -94,6 +94,13 @@ def allocate(total: int, shares: Sequence[Fraction]) -> list[int]:
     """
     if not shares:
         return []
+    if total == 0:
+        return [0] * len(shares)
+    hot = [i for i, s in enumerate(shares) if s]
+    if len(hot) == 1:  # single-touch models: no arithmetic needed
+        parts = [0] * len(shares)
+        parts[hot[0]] = total
+        return parts
     whole = sum(shares)
     if whole == 0:
         raise ValueError("Cannot split an amount over shares that sum to zero.")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from reports import credit
@@ -92,7 +92,7 @@ def _write_day(
                 "order_units": units, "revenue_minor": revenue, "new_customer_units": new,
             })
     if records:
-        session.execute(insert(ReportRollup), records)
+        session.execute(ReportRollup.__table__.insert(), records)
     session.execute(
         delete(ReportBuild).where(
             ReportBuild.site_id == site_id, ReportBuild.day == day, ReportBuild.lookback == ROLLUP_LOOKBACK

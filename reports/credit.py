@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, select, union
 from sqlalchemy.orm import Session, aliased
 
-from reports.attribution import ORDER_SCALE, Touch, split
+from reports.attribution import ORDER_SCALE, Touch, allocate, weights
 from tracker.collect.touch import DIRECT, touch_from
 from tracker.models import Order, Refund, Site, TrackedSession, Visitor
 
@@ -226,8 +226,11 @@ def credit_rows(
             for key in dict.fromkeys(keys):
                 _add(rows[key], ORDER_SCALE, order.net_minor, order.is_new)
             continue
-        revenue = split(model, touches, order.at, order.net_minor)
-        units = split(model, touches, order.at, ORDER_SCALE)
+        if len(touches) == 1:
+            revenue, units = [order.net_minor], [ORDER_SCALE]
+        else:
+            shares = weights(model, touches, order.at)
+            revenue, units = allocate(order.net_minor, shares), allocate(ORDER_SCALE, shares)
         for key, money, unit in zip(keys, revenue, units, strict=True):
             if money or unit:
                 row = rows[key]

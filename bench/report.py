@@ -1,0 +1,144 @@
+"""Report benchmark: demo data at scale, the nightly build against a one-scan floor, the JSON report.
+
+    .venv/bin/python bench/report.py [--sessions 1000000] [--orders 30000] [--days 60]
+        [--backends sqlite,postgresql] [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+
+For each backend: a fresh database, `tracker demo`, `tracker reports build` over the whole range
+(wall time and the child's peak memory), the floor (one GROUP BY scan of sessions by UTM
+source/medium/campaign plus one of orders), and the median latency of `GET /api/reports/roi`
+for the whole range. Targets: build <= 10x floor, peak < 500 MB, demo of 1M sessions < 2 min
+on PostgreSQL, JSON report < 150 ms median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+TRACKER = [sys.executable, "-m", "tracker"]
+REPORT_REQUESTS = 15
+
+
+def run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run a command; returns (seconds, peak MB of that child, stdout)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    out = proc.stdout.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(args)} failed with status {proc.returncode}:\n{out}")
+    return seconds, usage.ru_maxrss / 1024, out
+
+
+def fresh_database(backend: str, pg_url: str, workdir: Path) -> tuple[str, callable]:
+    if backend == "sqlite":
+        path = workdir / f"bench-{uuid.uuid4().hex[:8]}.db"
+        return f"sqlite:///{path}", lambda: None
+    name = f"tracker_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return make_url(pg_url).set(database=name).render_as_string(hide_password=False), drop
+
+
+def floor_seconds(url: str) -> float:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        started = time.perf_counter()
+        conn.execute(text(
+            "SELECT utm_source, utm_medium, utm_campaign, COUNT(*) FROM sessions "
+            "GROUP BY utm_source, utm_medium, utm_campaign"
+        )).all()
+        conn.execute(text("SELECT status, COUNT(*), SUM(total_minor) FROM orders GROUP BY status")).all()
+        seconds = time.perf_counter() - started
+    engine.dispose()
+    return seconds
+
+
+def report_latency(env: dict[str, str], date_from: str, date_to: str) -> float:
+    from tracker import create_app
+    from tracker.credentials import hash_token, new_token
+    from tracker.db import session_factory
+    from tracker.models import ApiToken
+
+    app = create_app(env)
+    token = new_token()
+    with session_factory(app)() as session:
+        session.add(ApiToken(name="bench", token_hash=hash_token(token), prefix=token[:8]))
+        session.commit()
+    client = app.test_client()
+    url = f"/api/reports/roi?site=demo.example&from={date_from}&to={date_to}"
+    headers = {"Authorization": f"Bearer {token}"}
+    timings = []
+    for _ in range(REPORT_REQUESTS):
+        started = time.perf_counter()
+        response = client.get(url, headers=headers)
+        timings.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.get_data(as_text=True)
+    return statistics.median(timings[1:])
+
+
+def bench(backend: str, args, workdir: Path) -> None:
+    url, drop = fresh_database(backend, args.pg_url, workdir)
+    env = {**os.environ, "TRACKER_DATABASE_URL": url, "TRACKER_SECRET_KEY": "bench-secret-key-0123456789",
+           "TRACKER_INSTANCE_PATH": str(workdir / "instance")}
+    try:
+        run([*TRACKER, "db", "upgrade"], env)
+        demo_s, demo_mb, _ = run([*TRACKER, "demo", "--sessions", str(args.sessions), "--orders",
+                                  str(args.orders), "--days", str(args.days)], env)
+        today = datetime.now(UTC).astimezone(ZoneInfo("America/New_York")).date()
+        date_from, date_to = (today - timedelta(days=args.days + 1)).isoformat(), today.isoformat()
+        build_args = ["reports", "build", "--site", "demo.example", "--from", date_from, "--to", date_to]
+        build_s, build_mb, _ = run([*TRACKER, *build_args], env)
+        floor_s = floor_seconds(url)
+        latency = report_latency(env, date_from, date_to)
+        print(f"[{backend}] demo {args.sessions} sessions: {demo_s:.1f} s (peak {demo_mb:.0f} MB)")
+        print(f"[{backend}] build {date_from}..{date_to}: {build_s:.2f} s (peak {build_mb:.0f} MB)")
+        print(f"[{backend}] floor (GROUP BY sessions + orders): {floor_s:.2f} s; "
+              f"build/floor = {build_s / floor_s:.1f}x")
+        print(f"[{backend}] GET /api/reports/roi over {args.days + 2} days: median {latency * 1000:.0f} ms")
+        sys.stdout.flush()
+    finally:
+        drop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sessions", type=int, default=1_000_000)
+    parser.add_argument("--orders", type=int, default=30_000)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--pg-url", default=os.environ.get(
+        "TRACKER_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in args.backends.split(","):
+            bench(backend.strip(), args, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
