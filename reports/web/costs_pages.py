@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from reports.auth import login_required
@@ -66,6 +66,7 @@ def costs_submit():
             "costs.html", choice=choice, site_ref=site.public_id, recent=_recent(db, site),
             form=form if request.form.get("action") != "upload" else {}, error=str(exc),
         ), 400
+    db.commit()  # end the read transaction so that the write starts as a writer
     begin_write(db)
     save_costs(db, site.id, rows)
     db.commit()

@@ -28,7 +28,8 @@ FORMULA_CONTENT = "=hyperlink(\"http://evil.example\",\"click\")"
 @pytest.fixture
 def demo_data(runner, session):
     """`tracker demo` data, a user, and one paid order from a visit with hostile UTM values."""
-    result = runner.invoke(main, ["demo", "--days", "10", "--sessions", "3000", "--orders", "200", "--seed", "7"])
+    args = ["demo", "--days", "10", "--sessions", "3000", "--orders", "200", "--seed", "7"]
+    result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     session.add(User(email=EMAIL, password_hash=hash_password(PASSWORD)))
     site = session.scalar(select(Site).where(Site.domain == "demo.example"))
@@ -53,7 +54,9 @@ def demo_data(runner, session):
 @pytest.fixture
 def marketer(make_context, collector, demo_data):
     """A logged-in desktop page; any JavaScript dialog fails the test."""
-    context = make_context(user_agent=DESKTOP_UA, viewport={"width": 1366, "height": 900}, accept_downloads=True)
+    context = make_context(
+        user_agent=DESKTOP_UA, viewport={"width": 1366, "height": 900}, accept_downloads=True
+    )
     page = context.new_page()
     dialogs: list[str] = []
 

@@ -8,6 +8,7 @@ import pytest
 
 from tests.pages.conftest import EMAIL, PASSWORD, csrf_from, log_in
 from tracker import create_app
+from tracker.db import get_engine
 
 PAGES = ["/", "/reports/roi", "/reports/roi.csv", "/reports/compare", "/sms/links", "/sms/hygiene", "/costs"]
 
@@ -110,10 +111,13 @@ def test_throttle_is_shared_by_every_process(app, config_env, user):
     first = app.test_client()
     for _ in range(5):
         log_in(first, password="wrong password")
-    other_process = create_app(config_env).test_client()
-    response = log_in(other_process)
-    assert response.status_code == 429
-    assert "Too many attempts" in response.get_data(as_text=True)
+    other_app = create_app(config_env)
+    try:
+        response = log_in(other_app.test_client())
+        assert response.status_code == 429
+        assert "Too many attempts" in response.get_data(as_text=True)
+    finally:
+        get_engine(other_app).dispose()
 
 
 def test_throttle_per_address_covers_many_emails(client, user):
