@@ -48,3 +48,6 @@ class ReportBuild(Base):
     refunds_mark: Mapped[int] = mapped_column(BigInteger, default=0)
 
     __table_args__ = (UniqueConstraint("site_id", "lookback", "day"),)
+
+
+from reports.web import models as _pages_models  # noqa: E402,F401  (the login attempts table)
