@@ -138,11 +138,16 @@ def roi():
         flip = "asc" if sort == column and descending else "desc"
         return link(sort=column, dir=flip)
 
+    # Built once: a page of 500 rows needs 500 links, each only adds its own filter values.
+    drill_prefix = url_for("pages.roi") + "?" + urlencode(
+        {k: v for k, v in _canonical(query).items() if k != "by"}
+    ) + "&"
+
     def drill_link(row) -> str | None:
         params = drill_params(row, query.by, filters)
         if params is None:
             return None
-        return url_for("pages.roi") + "?" + urlencode({**_canonical(query), **params})
+        return drill_prefix + urlencode(params)
 
     crumbs = _breadcrumbs(query, filters)
     return render_template(
@@ -310,13 +315,14 @@ def compare_csv():
         choice, query, _ = _load(db)
     except PageError as exc:
         return Response(str(exc) + "\n", status=400, mimetype="text/plain")
-    models, rows, totals, _ = _comparison(db, query)
+    models, rows, totals, last_report = _comparison(db, query)
     rows = apply_filters(rows, filters_from(request.args))
     sort = request.args.get("sort", "last_click")
     descending = request.args.get("dir", "desc") != "asc"
     rows = sort_rows(rows, sort, descending) if sort in query.by else _sort_money(rows, sort, descending)
     header = [*query.by, *[f"revenue_{m}" for m in models], "cost"]
     body = [[r.get(d, "") for d in query.by] + [r.get(m) for m in models] + [r.get("cost")] for r in rows]
-    body.append(["(total)"] + [""] * (len(query.by) - 1) + [totals[m] for m in models] + [""])
+    total_cost = last_report["totals"]["cost"]
+    body.append(["(total)"] + [""] * (len(query.by) - 1) + [totals[m] for m in models] + [total_cost])
     name = f"models-{choice.site.domain}-{query.date_from}-{query.date_to}.csv"
     return _csv_response(write_rows(header, body), name)

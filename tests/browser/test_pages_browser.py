@@ -101,6 +101,9 @@ def test_roi_report_model_dates_drilldown_and_csv(marketer, collector, output_di
     assert page.get_by_text(HOSTILE_CAMPAIGN).count() >= 1
     assert page.locator("#roi-table img").count() == 0
     page.screenshot(path=str(output_dir / "pages-roi-default.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(output_dir / "pages-roi-phone.png"))
+    page.set_viewport_size({"width": 1366, "height": 900})
 
     page.select_option("select[name=model]", "linear")
     page.wait_for_url("**model=linear**")
