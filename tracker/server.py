@@ -1,33 +1,58 @@
-"""Run the app under gunicorn from `tracker serve`."""
+"""Run the app under gunicorn from `tracker serve`.
+
+Threaded workers (gthread): request threads of one process hand page views to that process's
+writer thread, which commits them in groups, so threads waiting on a commit are cheap and one
+commit serves many requests. No access log: it would write every visitor's IP address to disk.
+"""
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 from gunicorn.app.base import BaseApplication
+
+DEFAULT_APP = "tracker.wsgi:app"
+SWITCH_INTERVAL = 0.0005
+
+
+def options(bind: str, workers: int, threads: int) -> dict:
+    """The gunicorn settings `tracker serve` uses (the benchmark reuses them for its baseline)."""
+    return {
+        "bind": bind,
+        "workers": workers,
+        "threads": max(threads, 1),
+        "worker_class": "gthread",
+        "accesslog": None,
+        "errorlog": "-",
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        # Let the writer thread finish its batch before a worker is recycled.
+        "timeout": 60,
+        "post_worker_init": _post_worker_init,
+    }
+
+
+def _post_worker_init(worker) -> None:
+    # The writer thread waits on the database, then needs the GIL back at once: with the default
+    # 5 ms switch interval it queues behind busy request threads after every round trip.
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 class _Server(BaseApplication):
-    def __init__(self, options: dict):
-        self.options = options
+    def __init__(self, settings: dict, app_uri: str):
+        self.settings = settings
+        self.app_uri = app_uri
         super().__init__()
 
     def load_config(self):
-        for key, value in self.options.items():
+        for key, value in self.settings.items():
             self.cfg.set(key, value)
 
     def load(self):
-        from tracker.wsgi import app
+        module, _, attribute = self.app_uri.partition(":")
+        return getattr(importlib.import_module(module), attribute or "app")
 
-        return app
 
-
-def run(bind: str, workers: int, threads: int) -> None:
-    _Server(
-        {
-            "bind": bind,
-            "workers": workers,
-            "threads": threads,
-            "worker_class": "gthread" if threads > 1 else "sync",
-            "accesslog": "-",
-            "graceful_timeout": 10,
-        }
-    ).run()
+def run(bind: str, workers: int, threads: int, app: str = DEFAULT_APP) -> None:
+    _Server(options(bind, workers, threads), app).run()

@@ -3,20 +3,21 @@ and sessionises them in group commits and wakes each request only once its hits 
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from tracker.collect import rows
 from tracker.collect.sessions import continues, partition
 from tracker.collect.touch import touch_from
 from tracker.models import Pageview, TrackedSession, Visitor
@@ -138,9 +139,37 @@ class Writer:
 def write(engine: Engine, hits: list[Hit]) -> None:
     """Store and sessionise hits in one transaction."""
     with engine.connect() as conn:
-        conn.execution_options(sqlite_immediate=True)
-        with conn.begin():
-            _Batch(conn, hits).run()
+        if conn.dialect.name == "sqlite":
+            conn.execution_options(sqlite_immediate=True)
+            with _sqlite_writer_lock(engine), conn.begin():
+                _Batch(conn, hits).run()
+            return
+        # PostgreSQL: the hot path drives the driver's transaction itself (pipelined commit);
+        # rare work (late events, identify) goes through `conn` and its commit.
+        if _Batch(conn, hits).run():
+            conn.commit()
+
+
+@contextmanager
+def _sqlite_writer_lock(engine: Engine):
+    """Queue collector processes on a file lock rather than on SQLite's busy handler, which sleeps
+    in growing steps (up to 100 ms) and so turns two writers into a convoy."""
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    key = (os.getpid(), database)  # a forked child needs its own open file: flock is per file
+    fd = _LOCK_FILES.get(key)
+    if fd is None:
+        fd = _LOCK_FILES[key] = os.open(database + ".collector-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+_LOCK_FILES: dict[tuple[int, str], int] = {}
 
 
 class _Open:
@@ -194,93 +223,69 @@ class _Batch:
     def __init__(self, conn: Connection, hits: list[Hit]):
         self.conn = conn
         self.hits = hits
-        self.postgres = conn.dialect.name == "postgresql"
+        self.rows = rows.for_connection(conn.connection.dbapi_connection, conn.dialect.name)
 
-    def run(self) -> None:
-        visitor_ids = self._upsert_visitors()
+    def run(self) -> bool:
+        """Write the batch; True when the caller must still commit (the hot path commits itself)."""
+        visitor_ids, latest = self._upsert_visitors()
         by_visitor: dict[int, list[Hit]] = {}
         for hit in self.hits:
             if hit.pageview:
                 by_visitor.setdefault(visitor_ids[(hit.site_id, hit.visitor_key)], []).append(hit)
-        if by_visitor:
-            self._sessionise(by_visitor)
         linked = [hit for hit in self.hits if hit.identities]
+        rebuild = self._sessionise(by_visitor, latest, commit=not linked)
+        for visitor_id, hits in rebuild:
+            self._rebuild(visitor_id, hits)
+        if not (linked or rebuild):
+            return False
         if linked:
+            if not self.conn.in_transaction():
+                self.conn.begin()  # the session joins this transaction instead of owning its own
             with Session(bind=self.conn) as orm:
                 for hit in sorted(linked, key=lambda h: h.ts):
                     visitor_id = visitor_ids[(hit.site_id, hit.visitor_key)]
                     for kind, value_hash in hit.identities:
                         link_identity(orm, hit.site_id, visitor_id, kind, value_hash)
                 orm.flush()
+        return True
 
-    def _upsert_visitors(self) -> dict[tuple[int, str], int]:
-        rows: dict[tuple[int, str], dict] = {}
+    def _upsert_visitors(self):
+        latest: dict[tuple[int, str], list] = {}
         for hit in self.hits:
             key = (hit.site_id, hit.visitor_key)
-            row = rows.get(key)
+            row = latest.get(key)
             if row is None:
-                rows[key] = {
-                    "site_id": hit.site_id,
-                    "visitor_key": hit.visitor_key,
-                    "first_seen_at": hit.ts,
-                    "last_seen_at": hit.ts,
-                    "device_type": hit.device_type,
-                    "browser": hit.browser,
-                    "os": hit.os,
-                }
-            else:
-                row["first_seen_at"] = min(row["first_seen_at"], hit.ts)
-                if hit.ts >= row["last_seen_at"]:
-                    row["last_seen_at"] = hit.ts
-                    if hit.device_type is not None:
-                        row.update(device_type=hit.device_type, browser=hit.browser, os=hit.os)
+                latest[key] = [
+                    hit.site_id,
+                    hit.visitor_key,
+                    hit.ts,
+                    hit.ts,
+                    hit.device_type,
+                    hit.browser,
+                    hit.os,
+                ]
+                continue
+            row[2] = min(row[2], hit.ts)
+            if hit.ts >= row[3]:
+                row[3] = hit.ts
+                if hit.device_type is not None:
+                    row[4:7] = [hit.device_type, hit.browser, hit.os]
         # A fixed order makes concurrent processes lock shared visitors in the same order.
-        values = [rows[key] for key in sorted(rows)]
-        stmt = (pg_insert if self.postgres else sqlite_insert)(Visitor).values(values)
-        later, earlier = (func.greatest, func.least) if self.postgres else (func.max, func.min)
-        new = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["site_id", "visitor_key"],
-            set_={
-                "last_seen_at": later(Visitor.last_seen_at, new.last_seen_at),
-                "first_seen_at": earlier(Visitor.first_seen_at, new.first_seen_at),
-                "device_type": func.coalesce(new.device_type, Visitor.device_type),
-                "browser": func.coalesce(new.browser, Visitor.browser),
-                "os": func.coalesce(new.os, Visitor.os),
-            },
-        ).returning(Visitor.id, Visitor.site_id, Visitor.visitor_key)
-        return {(r.site_id, r.visitor_key): r.id for r in self.conn.execute(stmt)}
+        return self.rows.prepare([tuple(latest[key]) for key in sorted(latest)])
 
-    def _latest_sessions(self, visitor_ids: list[int]) -> dict[int, _Open]:
-        inner = SESSIONS.alias("inner_sessions")
-        newest = (
-            select(func.max(inner.c.started_at))
-            .where(inner.c.visitor_id == SESSIONS.c.visitor_id)
-            .scalar_subquery()
-        )
-        rows = self.conn.execute(
-            select(
-                SESSIONS.c.id,
-                SESSIONS.c.visitor_id,
-                SESSIONS.c.started_at,
-                SESSIONS.c.last_seen_at,
-                SESSIONS.c.landing_url,
-            )
-            .where(SESSIONS.c.visitor_id.in_(visitor_ids), SESSIONS.c.started_at == newest)
-            .order_by(SESSIONS.c.id)
-        )
-        return {
-            r.visitor_id: _Open(r.id, r.visitor_id, r.started_at, r.last_seen_at, r.landing_url) for r in rows
-        }
-
-    def _sessionise(self, by_visitor: dict[int, list[Hit]]) -> None:
-        latest = self._latest_sessions(list(by_visitor))
+    def _sessionise(self, by_visitor: dict[int, list[Hit]], latest: dict, commit: bool) -> list:
+        """Fast path for page views that extend or follow a visitor's latest session; returns
+        the visitors whose page views arrived out of order (to rebuild)."""
         created: list[_Open] = []
         extended: list[_Open] = []
         rebuild: list[tuple[int, list[Hit]]] = []
         for visitor_id, hits in by_visitor.items():
-            hits.sort(key=lambda h: h.ts)
-            current = latest.get(visitor_id)
+            if len(hits) > 1:
+                hits.sort(key=lambda h: h.ts)
+            known = latest.get(visitor_id)
+            current = None
+            if known is not None:
+                current = _Open(known.id, visitor_id, known.started_at, known.last_seen_at, known.landing_url)
             plan: list[_Open] = []
             for hit in hits:
                 joins = False
@@ -295,7 +300,8 @@ class _Batch:
                     plan.append(current)
                 elif current.id is not None and not current.added:
                     plan.append(current)
-                current.last_seen_at = max(current.last_seen_at, hit.ts)
+                if hit.ts > current.last_seen_at:
+                    current.last_seen_at = hit.ts
                 current.added += 1
                 current.hits.append(hit)
             else:
@@ -304,42 +310,33 @@ class _Batch:
                 continue
             rebuild.append((visitor_id, hits))
 
-        pageviews: list[dict] = []
-        if created:
-            rows = []
-            for opened in created:
-                landing = opened.hits[0]
-                values = _session_values(
-                    landing.url,
-                    landing.referrer,
-                    landing.site_host,
-                    opened.started_at,
-                    opened.last_seen_at,
-                    opened.added,
+        values = []
+        pageviews = []
+        for number, opened in enumerate(created, 1):
+            landing = opened.hits[0]
+            touch = touch_from(landing.url, landing.referrer, landing.site_host)
+            values.append(
+                (
+                    landing.site_id, opened.visitor_id, opened.started_at, opened.last_seen_at,
+                    opened.added, landing.url, landing.referrer, touch.source, touch.medium,
+                    touch.campaign, touch.content, touch.term, touch.click_id, touch.channel,
                     landing.device_type,
                 )
-                rows.append({"site_id": landing.site_id, "visitor_id": opened.visitor_id, **values})
-            result = self.conn.execute(
-                insert(TrackedSession).returning(TrackedSession.id, sort_by_parameter_order=True), rows
+            )  # fmt: skip
+            pageviews.extend(
+                (h.site_id, None, opened.visitor_id, h.ts, h.url, h.title, h.referrer, h.width, number)
+                for h in opened.hits
             )
-            for opened, session_id in zip(created, result.scalars(), strict=True):
-                opened.id = session_id
-        if extended:
-            self.conn.execute(
-                update(SESSIONS)
-                .where(SESSIONS.c.id == bindparam("sid"))
-                .values(
-                    last_seen_at=bindparam("seen", type_=SESSIONS.c.last_seen_at.type),
-                    pageviews=SESSIONS.c.pageviews + bindparam("added"),
-                ),
-                [{"sid": o.id, "seen": o.last_seen_at, "added": o.added} for o in extended],
+        for opened in extended:
+            pageviews.extend(
+                (h.site_id, opened.id, opened.visitor_id, h.ts, h.url, h.title, h.referrer, h.width, None)
+                for h in opened.hits
             )
-        for opened in created + extended:
-            pageviews.extend(_pageview_row(h, opened.visitor_id, opened.id) for h in opened.hits)
-        if pageviews:
-            self.conn.execute(insert(Pageview), pageviews)
-        for visitor_id, hits in rebuild:
-            self._rebuild(visitor_id, hits)
+        if pageviews or commit:
+            self.rows.finish(
+                values, [(o.id, o.last_seen_at, o.added) for o in extended], pageviews, commit and not rebuild
+            )
+        return rebuild
 
     def _rebuild(self, visitor_id: int, hits: list[Hit]) -> None:
         """Re-split a visitor's sessions from the one before `hits` on (late or backfilled events)."""
