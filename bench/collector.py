@@ -9,6 +9,7 @@ requests/s, their ratio, p99 latency, and page views acknowledged (2xx) versus s
 a throwaway database is created there and dropped afterwards. Figures only, no assertions.
 """
 
+# ruff: noqa: E501  (the wrk Lua script carries real, long user-agent strings)
 from __future__ import annotations
 
 import argparse
