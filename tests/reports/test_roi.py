@@ -93,7 +93,8 @@ def test_rows_carry_metrics_and_spend(session, story):
     result = report(session, story.site, model="first_click")
     rows = {(r["source"], r["medium"], r["campaign"]): r for r in result["rows"]}
     sms = rows[SMS]
-    assert (sms["revenue"], sms["cost"], sms["orders"], sms["new_customers"]) == ("90.00", "30.00", "1.00", "1.00")
+    assert (sms["revenue"], sms["cost"]) == ("90.00", "30.00")
+    assert (sms["orders"], sms["new_customers"]) == ("1.00", "1.00")
     assert (sms["roi"], sms["roas"], sms["cpa"], sms["aov"]) == ("2.00", "3.00", "30.00", "90.00")
     assert sms["sessions"] == 0 and sms["conversion_rate"] is None  # the SMS visit was on the 10th
     direct = rows[DIRECT]
@@ -171,7 +172,8 @@ def test_bad_parameters_are_sentences(session, site, args, message):
 
 def test_rollups_answer_like_the_raw_tables_until_data_changes(session, story):
     site = story.site
-    before = {m: report(session, site, model=m, by="channel,source,campaign") for m in ("linear", "time_decay")}
+    models = ("linear", "time_decay")
+    before = {m: report(session, site, model=m, by="channel,source,campaign") for m in models}
     assert before["linear"]["built_through"] is None
     from datetime import date
 
