@@ -77,17 +77,20 @@
   w.addEventListener('popstate', pageview);
   d.addEventListener('prerenderingchange', pageview);
   d.addEventListener('visibilitychange', pageview);
+  // Back to a page kept in the back/forward cache: the script does not run again, yet it is a visit.
+  w.addEventListener('pageshow', function (e) { e.persisted && pageview(1); });
   pageview();
 
   // Shopify storefronts: the visitor id rides on the cart into the order's note_attributes.
   // Once per browser session, not on every page.
   try {
     if (w.Shopify && sessionStorage.getItem(KEY) != id) {
+      sessionStorage.setItem(KEY, id);
       fetch('/cart/update.js', {
         method: 'POST',
         headers: {'Content-Type': 'application/json'},
         body: JSON.stringify({attributes: {_tracker_vid: id}})
-      }).then(function (r) { r.ok && sessionStorage.setItem(KEY, id); });
+      });
     }
   } catch (e) {}
 })();
