@@ -75,8 +75,12 @@ def marketer(make_context, collector, demo_data):
     assert dialogs == [], f"a script from the data ran: {dialogs}"
 
 
+def _query(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
 def _args(page) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
+    return _query(page.url)
 
 
 def test_mission_control(marketer, collector, output_dir):
@@ -125,9 +129,9 @@ def test_roi_report_model_dates_drilldown_and_csv(marketer, collector, output_di
 
     # Back to the last 7 days by source, then drill into the first source.
     page.select_option("select[name=range]", "last7")
-    page.wait_for_url("**range=last7**")
+    page.wait_for_url(lambda url: _query(url).get("range") == "last7")
     page.select_option("select[name=by]", "source")
-    page.wait_for_url("**by=source**")
+    page.wait_for_url(lambda url: _query(url).get("by") == "source")
     first = page.locator("#roi-table tbody tr").first.locator("th a")
     source = first.inner_text()
     first.click()
