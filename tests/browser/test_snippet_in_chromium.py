@@ -226,3 +226,21 @@ def test_going_back_to_a_page_counts_it_again(store, make_context, query, wait_f
     page.evaluate("dispatchEvent(new PageTransitionEvent('pageshow', {persisted: true}))")
     paths = wait_for(lambda: len(query(pageview_paths(key))) >= 4 and query(pageview_paths(key)))
     assert sorted(paths) == ["/collections/all"] + ["/products/hoodie"] * 3
+
+
+def test_a_prerendered_page_is_counted_only_once_it_is_shown(store, make_context, query, wait_for):
+    context = make_context()
+    # What Chromium shows a page prerendered from speculation rules, until the person opens it.
+    context.add_init_script(
+        "window.prerendered = true;"
+        "Object.defineProperty(Document.prototype, 'prerendering', {get: () => window.prerendered});"
+    )
+    page = context.new_page()
+    requests = collect_requests(page)
+    page.goto(store.page_url(SMS_LANDING), wait_until="networkidle")
+    assert requests == []
+
+    page.evaluate("prerendered = false; document.dispatchEvent(new Event('prerenderingchange'))")
+    key = page.evaluate("tracker.visitor()")
+    assert wait_for(lambda: query(pageview_paths(key))) == [SMS_LANDING]
+    assert len(requests) == 1
