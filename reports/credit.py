@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select, union
+from sqlalchemy import Integer, and_, func, literal_column, select, type_coerce, union
 from sqlalchemy.orm import Session, aliased
 
 from reports.attribution import ORDER_SCALE, Touch, allocate, weights
 from tracker.collect.touch import DIRECT, touch_from
+from tracker.db import UTCDateTime
 from tracker.models import Order, Refund, Site, TrackedSession, Visitor
 
 DIMENSIONS = ("channel", "source", "medium", "campaign", "content", "term")
@@ -25,6 +26,7 @@ UNATTRIBUTED_KEY = (UNATTRIBUTED,) * len(DIMENSIONS)
 # Orders in these states are sales; pending ones wait until paid, the rest count zero.
 COUNTED_STATUSES = ("paid", "refunded", "partially_refunded")
 
+SQLITE_SCAN_AFTER = timedelta(days=10)
 SESSION_COLUMNS = {
     "channel": TrackedSession.channel,
     "source": TrackedSession.utm_source,
@@ -251,8 +253,13 @@ def session_rows(
 ) -> tuple[dict[Key, tuple[int, int]], tuple[int, int]]:
     """Sessions and distinct visitors per row for sessions started in [start, end), and the totals."""
     cols = [SESSION_COLUMNS[d] for d in dims]
-    where = (TrackedSession.site_id == site.id, TrackedSession.started_at >= start,
-             TrackedSession.started_at < end)
+    site_col, started_col = TrackedSession.site_id, TrackedSession.started_at
+    if session.get_bind().dialect.name == "sqlite" and end - start > SQLITE_SCAN_AFTER:
+        # Over a long range a plain table scan beats SQLite's index walk with a lookup per row;
+        # a unary '+' keeps the planner off the index.
+        site_col = type_coerce(literal_column("+sessions.site_id"), Integer())
+        started_col = type_coerce(literal_column("+sessions.started_at"), UTCDateTime())
+    where = (site_col == site.id, started_col >= start, started_col < end)
     counts = (func.count(), func.count(func.distinct(TrackedSession.visitor_id)))
     rows = {
         tuple(r[: len(cols)]): (r[-2], r[-1])

@@ -191,3 +191,10 @@ def test_rollups_answer_like_the_raw_tables_until_data_changes(session, story):
     story.refund(order, "15.00", "2026-11-21 09:00")
     story.commit()
     assert report(session, site)["totals"]["revenue"] == "165.00"
+
+
+@pytest.mark.parametrize(("date_from", "sessions", "visitors"), [("2026-11-20", 1, 1), ("2026-11-10", 3, 2),
+                                                                 ("2026-10-01", 4, 2)])
+def test_sessions_and_visitors_count_visits_inside_the_range(session, story, date_from, sessions, visitors):
+    totals = report(session, story.site, **{"from": date_from})["totals"]
+    assert (totals["sessions"], totals["visitors"]) == (sessions, visitors)
