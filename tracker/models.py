@@ -152,6 +152,26 @@ class Pageview(Base):
     __table_args__ = (Index(None, "site_id", "ts"),)
 
 
+class RawHit(Base):
+    """A page view as acknowledged, before sessionisation: appended in one commit per batch, then
+    moved into visitors, sessions and page views (and deleted) by whichever collector claims it.
+    No foreign key: the append must not lock the site row; hits of a deleted site are dropped."""
+
+    __tablename__ = "hits"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(Integer)
+    visitor_key: Mapped[str] = mapped_column(String(VISITOR_KEY_LENGTH))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    url: Mapped[str] = mapped_column(String(URL_LENGTH))
+    referrer: Mapped[str | None] = mapped_column(String(URL_LENGTH))
+    title: Mapped[str | None] = mapped_column(String(512))
+    screen_width: Mapped[int | None] = mapped_column(Integer)
+    device_type: Mapped[str | None] = mapped_column(String(16))
+    browser: Mapped[str | None] = mapped_column(String(64))
+    os: Mapped[str | None] = mapped_column(String(64))
+
+
 class Order(Base):
     """An order as the store last described it; money in integer minor units of `currency`."""
 

@@ -7,10 +7,10 @@ Create Date: 2026-11-26
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
-import tracker.db  # noqa: F401
+import tracker.db
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -19,8 +19,23 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    # Acknowledged page views waiting to be sessionised (append-only, drained in bulk).
+    op.create_table(
+        "hits",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("site_id", sa.Integer(), nullable=False),
+        sa.Column("visitor_key", sa.String(length=64), nullable=False),
+        sa.Column("ts", tracker.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("referrer", sa.String(length=2000), nullable=True),
+        sa.Column("title", sa.String(length=512), nullable=True),
+        sa.Column("screen_width", sa.Integer(), nullable=True),
+        sa.Column("device_type", sa.String(length=16), nullable=True),
+        sa.Column("browser", sa.String(length=64), nullable=True),
+        sa.Column("os", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_hits")),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("hits")
