@@ -114,7 +114,7 @@ class Store:
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
-{shopify}<script defer src="{collector}/t.js" data-site="{site}"{extra}></script>
+{shopify}{tag}
 </head><body><h1>{title}</h1>
 <a id="next" href="/collections/all">All products</a>
 </body></html>"""
@@ -122,8 +122,8 @@ PAGE = """<!doctype html>
 
 @pytest.fixture
 def store(collector, site) -> Iterator[Store]:
-    """Pages at http://shop.example:PORT/...; `?shopify=1` makes it a Shopify storefront and
-    `?dnt=1` adds data-respect-dnt to the tag."""
+    """Pages at http://shop.example:PORT/...; `?shopify=1` makes it a Shopify storefront,
+    `?dnt=1` adds data-respect-dnt to the tag and `?twice=1` includes the tag twice."""
     shop = Flask("store")
     served_store = Store(url="")
 
@@ -131,11 +131,12 @@ def store(collector, site) -> Iterator[Store]:
     @shop.get("/<path:path>")
     def page(path: str):
         shopify = request.args.get("shopify") or request.cookies.get("shopify")
+        extra = " data-respect-dnt" if request.args.get("dnt") else ""
+        tag = f'<script defer src="{collector}/t.js" data-site="{site.public_id}"{extra}></script>'
         body = PAGE.format(
             title=html.escape(f"Store /{path}"),
-            collector=collector,
-            site=site.public_id,
-            extra=" data-respect-dnt" if request.args.get("dnt") else "",
+            # A theme and an app embed that both add the tag.
+            tag=tag * 2 if request.args.get("twice") else tag,
             shopify='<script>window.Shopify = {shop: "shop.myshopify.com"};</script>\n' if shopify else "",
         )
         response = shop.response_class(body, mimetype="text/html")

@@ -244,3 +244,15 @@ def test_a_prerendered_page_is_counted_only_once_it_is_shown(store, make_context
     key = page.evaluate("tracker.visitor()")
     assert wait_for(lambda: query(pageview_paths(key))) == [SMS_LANDING]
     assert len(requests) == 1
+
+
+def test_a_page_with_the_tag_twice_is_counted_once(store, make_context, query, wait_for):
+    page = make_context().new_page()
+    requests = collect_requests(page)
+    page.goto(store.page_url("/?twice=1"), wait_until="networkidle")
+    page.evaluate("history.pushState({}, '', '/cart')")
+    key = page.evaluate("tracker.visitor()")
+    paths = wait_for(lambda: len(query(pageview_paths(key))) >= 2 and query(pageview_paths(key)))
+    page.wait_for_load_state("networkidle")
+    assert sorted(paths) == ["/?twice=1", "/cart"]
+    assert len(requests) == 2
