@@ -260,6 +260,8 @@ def session_rows(
         site_col = type_coerce(literal_column("+sessions.site_id"), Integer())
         started_col = type_coerce(literal_column("+sessions.started_at"), UTCDateTime())
     where = (site_col == site.id, started_col >= start, started_col < end)
+    if session.get_bind().dialect.name == "postgresql":
+        return _session_rows_hashed(session, cols, where)
     counts = (func.count(), func.count(func.distinct(TrackedSession.visitor_id)))
     rows = {
         tuple(r[: len(cols)]): (r[-2], r[-1])
@@ -267,4 +269,26 @@ def session_rows(
     }
     total = session.execute(select(*counts).where(*where)).one()
     return rows, (total[0], total[1])
+
+
+def _session_rows_hashed(session: Session, cols: list, where: tuple):
+    """PostgreSQL sorts for COUNT(DISTINCT); grouping by visitor first lets it hash instead."""
+    per_visitor = (
+        select(*[c.label(f"d{i}") for i, c in enumerate(cols)], TrackedSession.visitor_id,
+               func.count().label("n"))
+        .where(*where)
+        .group_by(*cols, TrackedSession.visitor_id)
+        .subquery()
+    )
+    dims = [per_visitor.c[f"d{i}"] for i in range(len(cols))]
+    rows = {
+        tuple(r[: len(cols)]): (int(r[-2]), int(r[-1]))
+        for r in session.execute(
+            select(*dims, func.sum(per_visitor.c.n), func.count()).group_by(*dims)
+        )
+    }
+    visitors = select(TrackedSession.visitor_id).where(*where).group_by(TrackedSession.visitor_id).subquery()
+    total_visitors = session.scalar(select(func.count()).select_from(visitors))
+    total_sessions = sum(v[0] for v in rows.values())
+    return rows, (total_sessions, int(total_visitors or 0))
 
