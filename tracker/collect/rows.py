@@ -119,11 +119,11 @@ class PostgresRows:
                 self.connection.commit()
 
 
-def _sqlite_time(value: datetime) -> str:
+def sqlite_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _sqlite_parse(value: str) -> datetime:
+def sqlite_parse(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
@@ -149,7 +149,7 @@ class SqliteRows:
         ids = {}
         for site_id, key, first, last, device, browser, os_ in visitors:
             self.cursor.execute(
-                sql, (site_id, key, _sqlite_time(first), _sqlite_time(last), device, browser, os_)
+                sql, (site_id, key, sqlite_time(first), sqlite_time(last), device, browser, os_)
             )
             ids[(site_id, key)] = self.cursor.fetchone()[0]
         return ids, self._latest(list(ids.values()))
@@ -168,7 +168,7 @@ class SqliteRows:
             # Two sessions starting at the same instant: the later id wins.
             for id_, visitor_id, started, seen, landing in self.cursor.fetchall():
                 found[visitor_id] = LatestSession(
-                    id_, visitor_id, _sqlite_parse(started), _sqlite_parse(seen), landing
+                    id_, visitor_id, sqlite_parse(started), sqlite_parse(seen), landing
                 )
         return found
 
@@ -178,19 +178,19 @@ class SqliteRows:
         new_ids = []
         for row in sessions:
             row = list(row)
-            row[2], row[3] = _sqlite_time(row[2]), _sqlite_time(row[3])
+            row[2], row[3] = sqlite_time(row[2]), sqlite_time(row[3])
             self.cursor.execute(sql, row)
             new_ids.append(self.cursor.lastrowid)
         if extended:
             self.cursor.executemany(
                 "UPDATE sessions SET last_seen_at = ?, pageviews = pageviews + ? WHERE id = ?",
-                [(_sqlite_time(seen), added, id_) for id_, seen, added in extended],
+                [(sqlite_time(seen), added, id_) for id_, seen, added in extended],
             )
         sql = f"INSERT INTO pageviews ({', '.join(PAGEVIEW_COLUMNS)}) VALUES ({', '.join('?' * 8)})"
         self.cursor.executemany(
             sql,
             [
-                (s, sess if sess is not None else new_ids[n - 1], v, _sqlite_time(ts), u, t, r, w)
+                (s, sess if sess is not None else new_ids[n - 1], v, sqlite_time(ts), u, t, r, w)
                 for s, sess, v, ts, u, t, r, w, n in pageviews
             ],
         )

@@ -18,6 +18,7 @@ from tracker.collect.beacon import (
     parse_api_event,
     parse_beacon,
 )
+from tracker.collect.fast import CollectFastPath
 from tracker.collect.known_sites import KnownSites, SiteInfo
 from tracker.collect.writer import Hit, StoreUnavailable, Writer
 from tracker.db import get_engine, utcnow
@@ -41,10 +42,11 @@ NO_STORE = "no-store, no-cache, must-revalidate, max-age=0"
 
 def init_app(app: Flask) -> None:
     engine = get_engine(app)
-    app.extensions["tracker.collect.writer"] = Writer(engine)
-    app.extensions["tracker.collect.sites"] = KnownSites(engine)
+    writer = app.extensions["tracker.collect.writer"] = Writer(engine)
+    sites = app.extensions["tracker.collect.sites"] = KnownSites(engine)
     app.register_blueprint(bp)
     app.after_request(_cors)
+    app.wsgi_app = CollectFastPath(app.wsgi_app, writer, sites)
 
 
 def _writer() -> Writer:

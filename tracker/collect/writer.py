@@ -1,64 +1,52 @@
-"""The durable write path: request threads hand hits to one writer thread per process, which stores
-and sessionises them in group commits and wakes each request only once its hits are committed."""
+"""The durable write path: request threads hand hits to one writer thread per process, which commits
+them in groups and wakes each request only once its hits are committed.
+
+Adaptive acknowledgement. At low load (one request in flight) a page view is sessionised before
+its 202, so whoever posts and then reads `sessions` sees it. Under load the writer appends the
+batch to the raw `hits` table in one statement, commits, answers, and sessionises the waiting hits
+in large batches when requests pause (or when this process's backlog grows past BACKLOG_LIMIT).
+Hits left by a killed process are claimed by any live writer when it starts or goes idle.
+"""
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
-from tracker.collect import rows
-from tracker.collect.sessions import continues, partition
-from tracker.collect.touch import touch_from
-from tracker.models import Pageview, TrackedSession, Visitor
-from tracker.people import link_identity
+from tracker.collect.hits import Hit
+from tracker.collect.sessionise import append, drain, sessionise_backlog, write
+
+__all__ = ["Hit", "StoreUnavailable", "Writer", "drain"]
 
 log = logging.getLogger(__name__)
 
-# Hits per transaction; under load batches grow towards this, which is what amortises commits.
-BATCH_LIMIT = 1000
+# Hits per group commit; under load batches grow towards this, which is what amortises commits.
+BATCH_LIMIT = 2000
 # How long a request waits for its commit before answering 503 (nothing acknowledged).
 WAIT_TIMEOUT = 30.0
-# A writer thread with nothing to do exits; the next hit starts a new one.
+# Requests pausing this long count as idle: time to sessionise waiting hits.
+IDLE_SESSIONISE = 0.25
+# Hits sessionised per transaction by a writer between requests: small enough that requests
+# arriving meanwhile (and, on SQLite, other processes waiting for the write lock) wait briefly.
+IDLE_CHUNK = 1000
+# A writer thread with nothing to do (and nothing waiting in `hits`) exits; the next hit starts one.
 IDLE_EXIT = 5.0
+# Load within this many seconds means the next lone request is acknowledged on the raw append too.
+BUSY_MEMORY = 1.0
+# Hits this process appended but has not sessionised; past this it sessionises even under load.
+BACKLOG_LIMIT = 100_000
+# A writer busy for this long looks in `hits` for other processes' leftovers at its next pause.
+LEFTOVER_CHECK = 60.0
 RETRIES = 4
-
-SESSIONS = TrackedSession.__table__
-PAGEVIEWS = Pageview.__table__
-VISITORS = Visitor.__table__
 
 
 class StoreUnavailable(RuntimeError):
     """The database did not take the hits; nothing was acknowledged, the client may retry."""
-
-
-@dataclass(slots=True)
-class Hit:
-    """One page view or identify, validated and ready to store (no raw IP: it never gets here)."""
-
-    site_id: int
-    site_host: str
-    visitor_key: str
-    ts: datetime
-    pageview: bool = True
-    url: str | None = None
-    referrer: str | None = None
-    title: str | None = None
-    width: int | None = None
-    device_type: str | None = None
-    browser: str | None = None
-    os: str | None = None
-    identities: tuple[tuple[str, str], ...] = ()
 
 
 class _Ticket:
@@ -66,7 +54,9 @@ class _Ticket:
 
     def __init__(self, hits: list[Hit]):
         self.hits = hits
-        self.done = threading.Event()
+        # A bare lock is the cheapest thing a thread can sleep on until the writer releases it.
+        self.done = threading.Lock()
+        self.done.acquire()
         self.error: BaseException | None = None
 
 
@@ -80,6 +70,8 @@ class Writer:
         self._wakeup = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
+        self._busy_at = 0.0
+        self._backlog = 0
 
     def store(self, hits: list[Hit], timeout: float = WAIT_TIMEOUT) -> None:
         """Return once every hit is committed; raise StoreUnavailable otherwise."""
@@ -90,332 +82,90 @@ class Writer:
             self._queue.append(ticket)
             if self._thread is None or self._pid != os.getpid():
                 self._pid = os.getpid()
+                self._backlog = 0
                 self._thread = threading.Thread(target=self._run, name="tracker-writer", daemon=True)
                 self._thread.start()
             else:
                 self._wakeup.notify()
-        if not ticket.done.wait(timeout):
+        if not ticket.done.acquire(timeout=timeout):
             raise StoreUnavailable("The database did not answer in time.")
         if ticket.error is not None:
             raise StoreUnavailable("The database refused the write.") from ticket.error
 
     def _run(self) -> None:
+        # On start (before the first batch), claim hits that any process left behind: a killed
+        # worker's, or this host's before a restart. Then again whenever this process goes idle
+        # with hits of its own waiting, or has not looked for LEFTOVER_CHECK seconds.
+        waiting = self._sessionise() >= IDLE_CHUNK
+        checked = time.monotonic()
         while True:
             with self._lock:
-                while not self._queue:
-                    self._wakeup.wait(IDLE_EXIT)
-                    if not self._queue:
+                if not self._queue:
+                    self._wakeup.wait(IDLE_SESSIONISE if waiting else IDLE_EXIT)
+                if not self._queue:
+                    if not waiting:
                         self._thread = None
                         return
-                tickets: list[_Ticket] = []
-                count = 0
-                while self._queue and count < BATCH_LIMIT:
-                    ticket = self._queue.popleft()
-                    tickets.append(ticket)
-                    count += len(ticket.hits)
-            self._commit(tickets)
+                    tickets = None
+                else:
+                    tickets = []
+                    count = 0
+                    while self._queue and count < BATCH_LIMIT:
+                        ticket = self._queue.popleft()
+                        tickets.append(ticket)
+                        count += len(ticket.hits)
+                    now = time.monotonic()
+                    if len(tickets) > 1 or self._queue:
+                        self._busy_at = now
+                    busy = now - self._busy_at < BUSY_MEMORY
+                    if now - checked > LEFTOVER_CHECK:
+                        checked, waiting = now, True
+            if tickets is None:
+                waiting = self._sessionise() >= IDLE_CHUNK or self._backlog > 0
+                continue
+            if busy:
+                self._acknowledge_raw(tickets)
+                waiting = waiting or self._backlog > 0
+                if self._backlog > BACKLOG_LIMIT:
+                    self._sessionise()
+            else:
+                self._commit(tickets, write)
 
-    def _commit(self, tickets: list[_Ticket]) -> None:
+    def _acknowledge_raw(self, tickets: list[_Ticket]) -> None:
+        raw = [t for t in tickets if all(hit.raw for hit in t.hits)]
+        rest = [t for t in tickets if not all(hit.raw for hit in t.hits)]
+        if raw:
+            self._commit(raw, append)
+            self._backlog += sum(len(t.hits) for t in raw if t.error is None)
+        if rest:  # identifies and server events (maybe late): sessionised before their answer
+            self._commit(rest, write)
+
+    def _sessionise(self) -> int:
+        try:
+            count = sessionise_backlog(self.engine, IDLE_CHUNK)
+        except Exception as exc:  # the hits stay in `hits`; the next idle moment retries
+            log.warning("collector sessionising failed: %s", exc)
+            time.sleep(0.5)
+            return 0
+        self._backlog = max(0, self._backlog - count) if count else 0
+        return count
+
+    def _commit(self, tickets: list[_Ticket], store) -> None:
         error: BaseException | None = None
         for attempt in range(RETRIES):
             try:
-                write(self.engine, [hit for ticket in tickets for hit in ticket.hits])
+                store(self.engine, [hit for ticket in tickets for hit in ticket.hits])
             except Exception as exc:  # deadlocks, lock timeouts, lost connections: retry, then split
                 error = exc
                 log.warning("collector batch failed (attempt %d): %s", attempt + 1, exc)
                 time.sleep(0.02 * 2**attempt)
                 continue
             for ticket in tickets:
-                ticket.done.set()
+                ticket.done.release()
             return
         if len(tickets) > 1:  # one poisonous hit must not sink the requests batched with it
             for ticket in tickets:
-                self._commit([ticket])
+                self._commit([ticket], store)
             return
         tickets[0].error = error
-        tickets[0].done.set()
-
-
-def write(engine: Engine, hits: list[Hit]) -> None:
-    """Store and sessionise hits in one transaction."""
-    with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.execution_options(sqlite_immediate=True)
-            with _sqlite_writer_lock(engine), conn.begin():
-                _Batch(conn, hits).run()
-            return
-        # PostgreSQL: the hot path drives the driver's transaction itself (pipelined commit);
-        # rare work (late events, identify) goes through `conn` and its commit.
-        if _Batch(conn, hits).run():
-            conn.commit()
-
-
-@contextmanager
-def _sqlite_writer_lock(engine: Engine):
-    """Queue collector processes on a file lock rather than on SQLite's busy handler, which sleeps
-    in growing steps (up to 100 ms) and so turns two writers into a convoy."""
-    database = engine.url.database
-    if not database or database == ":memory:":
-        yield
-        return
-    key = (os.getpid(), database)  # a forked child needs its own open file: flock is per file
-    fd = _LOCK_FILES.get(key)
-    if fd is None:
-        fd = _LOCK_FILES[key] = os.open(database + ".collector-lock", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-_LOCK_FILES: dict[tuple[int, str], int] = {}
-
-
-class _Open:
-    """A session as the batch sees it: a visitor's latest one, or one the batch is creating."""
-
-    __slots__ = ("id", "visitor_id", "started_at", "last_seen_at", "landing_url", "added", "hits")
-
-    def __init__(self, id, visitor_id, started_at, last_seen_at, landing_url):
-        self.id = id
-        self.visitor_id = visitor_id
-        self.started_at = started_at
-        self.last_seen_at = last_seen_at
-        self.landing_url = landing_url
-        self.added = 0
-        self.hits: list[Hit] = []
-
-
-def _session_values(landing_url, referrer, site_host, started_at, last_seen_at, count, device_type):
-    touch = touch_from(landing_url, referrer, site_host)
-    return {
-        "started_at": started_at,
-        "last_seen_at": last_seen_at,
-        "pageviews": count,
-        "landing_url": landing_url,
-        "referrer": referrer,
-        "utm_source": touch.source,
-        "utm_medium": touch.medium,
-        "utm_campaign": touch.campaign,
-        "utm_content": touch.content,
-        "utm_term": touch.term,
-        "click_id": touch.click_id,
-        "channel": touch.channel,
-        "device_type": device_type,
-    }
-
-
-def _pageview_row(hit: Hit, visitor_id: int, session_id: int) -> dict:
-    return {
-        "site_id": hit.site_id,
-        "session_id": session_id,
-        "visitor_id": visitor_id,
-        "ts": hit.ts,
-        "url": hit.url,
-        "title": hit.title,
-        "referrer": hit.referrer,
-        "screen_width": hit.width,
-    }
-
-
-class _Batch:
-    def __init__(self, conn: Connection, hits: list[Hit]):
-        self.conn = conn
-        self.hits = hits
-        self.rows = rows.for_connection(conn.connection.dbapi_connection, conn.dialect.name)
-
-    def run(self) -> bool:
-        """Write the batch; True when the caller must still commit (the hot path commits itself)."""
-        visitor_ids, latest = self._upsert_visitors()
-        by_visitor: dict[int, list[Hit]] = {}
-        for hit in self.hits:
-            if hit.pageview:
-                by_visitor.setdefault(visitor_ids[(hit.site_id, hit.visitor_key)], []).append(hit)
-        linked = [hit for hit in self.hits if hit.identities]
-        rebuild = self._sessionise(by_visitor, latest, commit=not linked)
-        for visitor_id, hits in rebuild:
-            self._rebuild(visitor_id, hits)
-        if not (linked or rebuild):
-            return False
-        if linked:
-            if not self.conn.in_transaction():
-                self.conn.begin()  # the session joins this transaction instead of owning its own
-            with Session(bind=self.conn) as orm:
-                for hit in sorted(linked, key=lambda h: h.ts):
-                    visitor_id = visitor_ids[(hit.site_id, hit.visitor_key)]
-                    for kind, value_hash in hit.identities:
-                        link_identity(orm, hit.site_id, visitor_id, kind, value_hash)
-                orm.flush()
-        return True
-
-    def _upsert_visitors(self):
-        latest: dict[tuple[int, str], list] = {}
-        for hit in self.hits:
-            key = (hit.site_id, hit.visitor_key)
-            row = latest.get(key)
-            if row is None:
-                latest[key] = [
-                    hit.site_id,
-                    hit.visitor_key,
-                    hit.ts,
-                    hit.ts,
-                    hit.device_type,
-                    hit.browser,
-                    hit.os,
-                ]
-                continue
-            row[2] = min(row[2], hit.ts)
-            if hit.ts >= row[3]:
-                row[3] = hit.ts
-                if hit.device_type is not None:
-                    row[4:7] = [hit.device_type, hit.browser, hit.os]
-        # A fixed order makes concurrent processes lock shared visitors in the same order.
-        return self.rows.prepare([tuple(latest[key]) for key in sorted(latest)])
-
-    def _sessionise(self, by_visitor: dict[int, list[Hit]], latest: dict, commit: bool) -> list:
-        """Fast path for page views that extend or follow a visitor's latest session; returns
-        the visitors whose page views arrived out of order (to rebuild)."""
-        created: list[_Open] = []
-        extended: list[_Open] = []
-        rebuild: list[tuple[int, list[Hit]]] = []
-        for visitor_id, hits in by_visitor.items():
-            if len(hits) > 1:
-                hits.sort(key=lambda h: h.ts)
-            known = latest.get(visitor_id)
-            current = None
-            if known is not None:
-                current = _Open(known.id, visitor_id, known.started_at, known.last_seen_at, known.landing_url)
-            plan: list[_Open] = []
-            for hit in hits:
-                joins = False
-                if current is not None:
-                    joins = continues(
-                        current.started_at, current.last_seen_at, current.landing_url, hit.ts, hit.url
-                    )
-                    if joins is None:  # out of order: it lands inside or before known sessions
-                        break
-                if not joins:
-                    current = _Open(None, visitor_id, hit.ts, hit.ts, hit.url)
-                    plan.append(current)
-                elif current.id is not None and not current.added:
-                    plan.append(current)
-                if hit.ts > current.last_seen_at:
-                    current.last_seen_at = hit.ts
-                current.added += 1
-                current.hits.append(hit)
-            else:
-                for opened in plan:
-                    (extended if opened.id is not None else created).append(opened)
-                continue
-            rebuild.append((visitor_id, hits))
-
-        values = []
-        pageviews = []
-        for number, opened in enumerate(created, 1):
-            landing = opened.hits[0]
-            touch = touch_from(landing.url, landing.referrer, landing.site_host)
-            values.append(
-                (
-                    landing.site_id, opened.visitor_id, opened.started_at, opened.last_seen_at,
-                    opened.added, landing.url, landing.referrer, touch.source, touch.medium,
-                    touch.campaign, touch.content, touch.term, touch.click_id, touch.channel,
-                    landing.device_type,
-                )
-            )  # fmt: skip
-            pageviews.extend(
-                (h.site_id, None, opened.visitor_id, h.ts, h.url, h.title, h.referrer, h.width, number)
-                for h in opened.hits
-            )
-        for opened in extended:
-            pageviews.extend(
-                (h.site_id, opened.id, opened.visitor_id, h.ts, h.url, h.title, h.referrer, h.width, None)
-                for h in opened.hits
-            )
-        if pageviews or commit:
-            self.rows.finish(
-                values, [(o.id, o.last_seen_at, o.added) for o in extended], pageviews, commit and not rebuild
-            )
-        return rebuild
-
-    def _rebuild(self, visitor_id: int, hits: list[Hit]) -> None:
-        """Re-split a visitor's sessions from the one before `hits` on (late or backfilled events)."""
-        first = min(hit.ts for hit in hits)
-        anchor = self.conn.scalar(
-            select(func.max(SESSIONS.c.started_at)).where(
-                SESSIONS.c.visitor_id == visitor_id, SESSIONS.c.started_at <= first
-            )
-        )
-        query = select(SESSIONS.c.id, SESSIONS.c.device_type).where(SESSIONS.c.visitor_id == visitor_id)
-        if anchor is not None:
-            query = query.where(SESSIONS.c.started_at >= anchor)
-        old = self.conn.execute(query.order_by(SESSIONS.c.started_at, SESSIONS.c.id)).all()
-        views: list[_View] = []
-        if old:
-            rows = self.conn.execute(
-                select(
-                    PAGEVIEWS.c.id,
-                    PAGEVIEWS.c.ts,
-                    PAGEVIEWS.c.url,
-                    PAGEVIEWS.c.referrer,
-                    PAGEVIEWS.c.session_id,
-                ).where(PAGEVIEWS.c.session_id.in_([row.id for row in old]))
-            )
-            views = [_View(r.ts, r.url, r.referrer, r.id, r.session_id, None) for r in rows]
-        views.extend(_View(h.ts, h.url, h.referrer, None, None, h) for h in hits)
-        views.sort(key=lambda v: (v.ts, v.id is None, v.id or 0))
-        site_id, site_host = hits[0].site_id, hits[0].site_host
-        groups = partition(views)
-        for number, group in enumerate(groups):
-            landing = views[group[0]]
-            device = landing.hit.device_type if landing.hit else None
-            if device is None and old:
-                device = old[min(number, len(old) - 1)].device_type
-            values = _session_values(
-                landing.url, landing.referrer, site_host, landing.ts, views[group[-1]].ts, len(group), device
-            )
-            if number < len(old):
-                session_id = old[number].id
-                self.conn.execute(update(SESSIONS).where(SESSIONS.c.id == session_id).values(**values))
-            else:
-                session_id = self.conn.scalar(
-                    insert(SESSIONS)
-                    .values(site_id=site_id, visitor_id=visitor_id, **values)
-                    .returning(SESSIONS.c.id)
-                )
-            for index in group:
-                views[index].new_session_id = session_id
-        moved = [
-            {"pid": v.id, "sid": v.new_session_id}
-            for v in views
-            if v.id is not None and v.session_id != v.new_session_id
-        ]
-        if moved:
-            self.conn.execute(
-                update(PAGEVIEWS)
-                .where(PAGEVIEWS.c.id == bindparam("pid"))
-                .values(session_id=bindparam("sid")),
-                moved,
-            )
-        self.conn.execute(
-            insert(Pageview),
-            [_pageview_row(v.hit, visitor_id, v.new_session_id) for v in views if v.hit is not None],
-        )
-        surplus = [row.id for row in old[len(groups) :]]
-        if surplus:
-            self.conn.execute(delete(SESSIONS).where(SESSIONS.c.id.in_(surplus)))
-
-
-class _View:
-    """A page view during a rebuild: stored (id) or arriving (hit)."""
-
-    __slots__ = ("ts", "url", "referrer", "id", "session_id", "hit", "new_session_id")
-
-    def __init__(self, ts, url, referrer, id, session_id, hit):
-        self.ts = ts
-        self.url = url
-        self.referrer = referrer
-        self.id = id
-        self.session_id = session_id
-        self.hit = hit
-        self.new_session_id = None
+        tickets[0].done.release()

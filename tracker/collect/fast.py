@@ -1,0 +1,90 @@
+"""The hot path: a well-formed POST /collect page view answered by a plain WSGI function.
+
+Flask's request context, session cookie, URL routing and response hooks cost more than parsing,
+validating and storing a page view. Everything else (bad input, identify, preflight, the pixel,
+every other URL) goes on to the Flask app, with the body handed over unread, so its answers and
+rules stay in one place: `views.py`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from tracker.collect.agents import USER_AGENT_LENGTH, parse_agent
+from tracker.collect.beacon import MAX_BODY_BYTES, InvalidEvent, loads, parse_beacon
+from tracker.collect.hits import Hit
+from tracker.collect.known_sites import KnownSites
+from tracker.collect.writer import StoreUnavailable, Writer
+from tracker.db import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def _headers(extra: dict[str, str]) -> list[tuple[str, str]]:
+    from reports.web.security import SECURITY_HEADERS
+
+    return [*extra.items(), ("Access-Control-Allow-Origin", "*"), *SECURITY_HEADERS.items()]
+
+
+class CollectFastPath:
+    """WSGI middleware in front of the Flask app for the one request that arrives by the thousand."""
+
+    def __init__(self, wsgi_app, writer: Writer, sites: KnownSites):
+        self.wsgi_app = wsgi_app
+        self.writer = writer
+        self.sites = sites
+        self.accepted = _headers({"Content-Type": "text/html; charset=utf-8", "Content-Length": "0"})
+        body = json.dumps({"error": "The collector cannot store events right now; retry later."})
+        self.unavailable_body = body.encode() + b"\n"
+        self.unavailable = _headers(
+            {
+                "Content-Type": "application/json",
+                "Content-Length": str(len(self.unavailable_body)),
+                "Retry-After": "5",
+            }
+        )
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") != "/collect" or environ.get("REQUEST_METHOD") != "POST":
+            return self.wsgi_app(environ, start_response)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY_BYTES:  # too large, or chunked: Flask's checks answer
+            return self.wsgi_app(environ, start_response)
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        if len(body) != length:
+            return self.wsgi_app(environ, start_response)
+        try:
+            beacon = parse_beacon(loads(body))
+        except InvalidEvent:
+            return self.wsgi_app(environ, start_response)  # the 400 and its message come from views
+        if beacon.email or beacon.phone:
+            return self.wsgi_app(environ, start_response)  # identify: hashed and linked in views
+        agent = parse_agent(environ.get("HTTP_USER_AGENT", "")[:USER_AGENT_LENGTH])
+        if agent.is_bot or beacon.automated:
+            return self._accepted(start_response)
+        site = self.sites.get(beacon.site)
+        if site is None:
+            return self._accepted(start_response)
+        if site.respect_dnt and (environ.get("HTTP_DNT") == "1" or environ.get("HTTP_SEC_GPC") == "1"):
+            return self._accepted(start_response)
+        hit = Hit(
+            site.id, site.host, beacon.visitor, utcnow(), beacon.event == "pageview", beacon.url,
+            beacon.referrer, beacon.title, beacon.width, agent.device_type, agent.browser, agent.os,
+        )  # fmt: skip
+        try:
+            self.writer.store([hit])
+        except StoreUnavailable as exc:
+            log.warning("collector store failed: %s", exc.__cause__ or exc)
+            start_response("503 SERVICE UNAVAILABLE", list(self.unavailable))
+            return [self.unavailable_body]
+        return self._accepted(start_response)
+
+    def _accepted(self, start_response):
+        start_response("202 ACCEPTED", list(self.accepted))
+        return []
