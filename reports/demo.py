@@ -229,6 +229,8 @@ def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: i
             progress(len(session_rows))
     writer.fix_sequences()
     counts["costs"] = _costs(conn, rng, site_id, start.date(), end.date())
+    # Fresh statistics, or the planner treats a bulk-loaded table as empty until autovacuum runs.
+    conn.execute(text("ANALYZE"))
     return counts
 
 
