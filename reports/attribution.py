@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 from fractions import Fraction
+from functools import cache
+from math import lcm
 
 MODELS = (
     "last_click",
@@ -45,7 +47,21 @@ def weights(model: str, touches: Sequence[Touch], order_at: datetime) -> list[Fr
 
     `full_impact` gives every touch a whole share (1 each): the caller counts each row once.
     """
+    raw = int_weights(model, touches, order_at)
+    if model == "full_impact":
+        return [Fraction(1)] * len(raw)
+    total = sum(raw)
+    return [Fraction(w, total) for w in raw]
+
+
+def int_weights(model: str, touches: Sequence[Touch], order_at: datetime) -> list[int]:
+    """Each touch's share as a non-negative integer weight (touches in time order).
+
+    Integers keep the split exact and fast: a share is a weight over the sum of the weights.
+    """
     n = len(touches)
+    if model not in MODELS:
+        raise ValueError(f"Unknown attribution model {model!r}; use one of: {', '.join(MODELS)}.")
     if n == 0:
         return []
     if model == "last_click":
@@ -55,35 +71,54 @@ def weights(model: str, touches: Sequence[Touch], order_at: datetime) -> list[Fr
     if model == "last_non_direct":
         chosen = next((i for i in range(n - 1, -1, -1) if not touches[i].direct), n - 1)
         return _one_hot(n, chosen)
-    if model == "linear":
-        return [Fraction(1, n)] * n
     if model == "position_based":
-        if n == 1:
-            return [Fraction(1)]
-        if n == 2:
-            return [Fraction(1, 2)] * 2
-        middle = POSITION_MIDDLE / (n - 2)
-        return [POSITION_ENDS] + [middle] * (n - 2) + [POSITION_ENDS]
+        if n <= 2:
+            return [1] * n
+        # 40 % to each end, 20 % spread over the n - 2 middle touches.
+        ends, middle = POSITION_ENDS * 5 * (n - 2), POSITION_MIDDLE * 5
+        return [int(ends)] + [int(middle)] * (n - 2) + [int(ends)]
     if model == "time_decay":
-        raw = [_decay(order_at, t.at) for t in touches]
-        total = sum(raw)
-        return [w / total for w in raw]
-    if model == "full_impact":
-        return [Fraction(1)] * n
-    raise ValueError(f"Unknown attribution model {model!r}; use one of: {', '.join(MODELS)}.")
+        return decay_weights([order_at - t.at for t in touches])
+    return [1] * n  # linear, full_impact
 
 
-def _one_hot(n: int, index: int) -> list[Fraction]:
-    return [Fraction(1) if i == index else Fraction(0) for i in range(n)]
+def _one_hot(n: int, index: int) -> list[int]:
+    return [1 if i == index else 0 for i in range(n)]
 
 
-def _decay(order_at: datetime, touch_at: datetime) -> Fraction:
-    """2^(-age / half-life), computed in Decimal so the split never depends on float rounding."""
-    age = max((order_at - touch_at).total_seconds(), 0)
+# 2^(-age / half-life) in fixed point: whole half-lives are a shift, the rest of the age (in seconds)
+# a product of two table entries, computed once in Decimal. Integer-only, so the split never depends
+# on float rounding and is the same on every machine.
+_DECAY_BITS = 64
+_DECAY_STEP = 1024
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@cache
+def _decay_tables() -> tuple[list[int], list[int]]:
     with localcontext() as ctx:
-        ctx.prec = 28
-        value = Decimal(2) ** (-Decimal(age) / Decimal(HALF_LIFE_SECONDS))
-    return Fraction(value)
+        ctx.prec = 40
+        one = Decimal(2) ** _DECAY_BITS
+        half_life = Decimal(HALF_LIFE_SECONDS)
+
+        def fixed(seconds: int) -> int:
+            return int(one * Decimal(2) ** (-Decimal(seconds) / half_life))
+
+        high = [fixed(i * _DECAY_STEP) for i in range(HALF_LIFE_SECONDS // _DECAY_STEP + 1)]
+        low = [fixed(j) for j in range(_DECAY_STEP)]
+    return high, low
+
+
+def decay_weights(ages: Sequence[timedelta]) -> list[int]:
+    """Integer weights proportional to 2^(-age / 7 days), ages rounded to whole seconds."""
+    high, low = _decay_tables()
+    parts = []
+    for age in ages:
+        seconds = max((age // _MICROSECOND + 500_000) // 1_000_000, 0)
+        halves, rest = divmod(seconds, HALF_LIFE_SECONDS)
+        parts.append((halves, high[rest // _DECAY_STEP] * low[rest % _DECAY_STEP]))
+    oldest = max(h for h, _ in parts)
+    return [value << (oldest - halves) for halves, value in parts]
 
 
 def allocate(total: int, shares: Sequence[Fraction]) -> list[int]:
@@ -94,28 +129,35 @@ def allocate(total: int, shares: Sequence[Fraction]) -> list[int]:
     """
     if not shares:
         return []
+    common = lcm(*(s.denominator for s in shares))
+    return allocate_ints(total, [s.numerator * (common // s.denominator) for s in shares])
+
+
+def allocate_ints(total: int, weights: Sequence[int]) -> list[int]:
+    """Split an integer amount by integer weights (largest remainder, ties to the earlier touch)."""
+    n = len(weights)
+    if n == 0:
+        return []
     if total == 0:
-        return [0] * len(shares)
-    hot = [i for i, s in enumerate(shares) if s]
-    if len(hot) == 1:  # single-touch models: no arithmetic needed
-        parts = [0] * len(shares)
-        parts[hot[0]] = total
-        return parts
-    whole = sum(shares)
+        return [0] * n
+    whole = sum(weights)
     if whole == 0:
         raise ValueError("Cannot split an amount over shares that sum to zero.")
-    exact = [Fraction(total) * s / whole for s in shares]
-    parts = [e.numerator // e.denominator for e in exact]
+    parts, remainders = [], []
+    for w in weights:
+        q, r = divmod(total * w, whole)
+        parts.append(q)
+        remainders.append(r)
     left = total - sum(parts)
-    order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - parts[i]), i))
-    for i in order[:left]:
-        parts[i] += 1
+    if left:
+        for i in sorted(range(n), key=lambda i: (-remainders[i], i))[:left]:
+            parts[i] += 1
     return parts
 
 
 def split(model: str, touches: Sequence[Touch], order_at: datetime, amount: int) -> list[int]:
     """The integer part of `amount` each touch receives under `model` (whole amount for full_impact)."""
-    shares = weights(model, touches, order_at)
+    raw = int_weights(model, touches, order_at)
     if model == "full_impact":
         return [amount] * len(touches)
-    return allocate(amount, shares)
+    return allocate_ints(amount, raw)
