@@ -148,6 +148,7 @@ def test_many_clients_at_once_every_acknowledged_page_view_is_stored(app, sessio
     for thread in threads:
         thread.join()
     assert posted == [202] * 200
+    app.extensions["tracker.collect.writer"].close()
     drain(get_engine(app))
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Pageview)) == 200

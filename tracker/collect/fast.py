@@ -49,41 +49,55 @@ class CollectFastPath:
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") != "/collect" or environ.get("REQUEST_METHOD") != "POST":
             return self.wsgi_app(environ, start_response)
+        self.writer.arrive()
+        hit = None
         try:
-            length = int(environ.get("CONTENT_LENGTH") or -1)
-        except ValueError:
-            length = -1
-        if not 0 <= length <= MAX_BODY_BYTES:  # too large, or chunked: Flask's checks answer
+            hit = self._hit(environ)
+        finally:
+            if not hit:  # nothing to store (or an exception): no longer in flight for the writer
+                self.writer.drop()
+        if hit is False:
+            return self._accepted(start_response)
+        if hit is None:  # the 400s and 413s, identify: answered by views
             return self.wsgi_app(environ, start_response)
-        body = environ["wsgi.input"].read(length)
-        environ["wsgi.input"] = io.BytesIO(body)
-        if len(body) != length:
-            return self.wsgi_app(environ, start_response)
         try:
-            beacon = parse_beacon(loads(body))
-        except InvalidEvent:
-            return self.wsgi_app(environ, start_response)  # the 400 and its message come from views
-        if beacon.email or beacon.phone:
-            return self.wsgi_app(environ, start_response)  # identify: hashed and linked in views
-        agent = parse_agent(environ.get("HTTP_USER_AGENT", "")[:USER_AGENT_LENGTH])
-        if agent.is_bot or beacon.automated:
-            return self._accepted(start_response)
-        site = self.sites.get(beacon.site)
-        if site is None:
-            return self._accepted(start_response)
-        if site.respect_dnt and (environ.get("HTTP_DNT") == "1" or environ.get("HTTP_SEC_GPC") == "1"):
-            return self._accepted(start_response)
-        hit = Hit(
-            site.id, site.host, beacon.visitor, utcnow(), beacon.event == "pageview", beacon.url,
-            beacon.referrer, beacon.title, beacon.width, agent.device_type, agent.browser, agent.os,
-        )  # fmt: skip
-        try:
-            self.writer.store([hit])
+            self.writer.store([hit], counted=True)
         except StoreUnavailable as exc:
             log.warning("collector store failed: %s", exc.__cause__ or exc)
             start_response("503 SERVICE UNAVAILABLE", list(self.unavailable))
             return [self.unavailable_body]
         return self._accepted(start_response)
+
+    def _hit(self, environ) -> Hit | bool | None:
+        """The page view to store; False: accepted and not stored; None: for the Flask app."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            return None
+        if not 0 <= length <= MAX_BODY_BYTES:  # too large, or chunked: Flask's checks answer
+            return None
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        if len(body) != length:
+            return None
+        try:
+            beacon = parse_beacon(loads(body))
+        except InvalidEvent:
+            return None
+        if beacon.email or beacon.phone:
+            return None  # identify: hashed and linked in views
+        agent = parse_agent(environ.get("HTTP_USER_AGENT", "")[:USER_AGENT_LENGTH])
+        if agent.is_bot or beacon.automated:
+            return False
+        site = self.sites.get(beacon.site)
+        if site is None:
+            return False
+        if site.respect_dnt and (environ.get("HTTP_DNT") == "1" or environ.get("HTTP_SEC_GPC") == "1"):
+            return False
+        return Hit(
+            site.id, site.host, beacon.visitor, utcnow(), beacon.event == "pageview", beacon.url,
+            beacon.referrer, beacon.title, beacon.width, agent.device_type, agent.browser, agent.os,
+        )  # fmt: skip
 
     def _accepted(self, start_response):
         start_response("202 ACCEPTED", list(self.accepted))

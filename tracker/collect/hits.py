@@ -16,13 +16,8 @@ HIT_COLUMNS = (
     "site_id", "visitor_key", "ts", "url", "referrer", "title", "screen_width",
     "device_type", "browser", "os",
 )  # fmt: skip
-_PG_TYPES = ("int", "text", "timestamptz", "text", "text", "text", "int", "text", "text", "text")
 _NAMES = ", ".join(HIT_COLUMNS)
-_PG_APPEND = (
-    f"INSERT INTO hits ({_NAMES}) SELECT * FROM unnest("
-    + ", ".join(f"%s::{t}[]" for t in _PG_TYPES)
-    + ")"
-)
+_PG_ROW = "(" + ", ".join(["%s"] * len(HIT_COLUMNS)) + ")"
 _SQLITE_APPEND = f"INSERT INTO hits ({_NAMES}) VALUES ({', '.join('?' * len(HIT_COLUMNS))})"
 # SKIP LOCKED: concurrent claimers take disjoint batches instead of queueing on each other.
 _PG_CLAIM = (
@@ -61,19 +56,17 @@ def append(dbapi_connection, dialect: str, hits: list[Hit]) -> None:
     """Insert hits in one statement (PostgreSQL) or one executemany (SQLite); the caller commits."""
     cursor = dbapi_connection.cursor()
     if dialect == "postgresql":
-        columns = [
-            [h.site_id for h in hits],
-            [h.visitor_key for h in hits],
-            [h.ts for h in hits],
-            [h.url for h in hits],
-            [h.referrer for h in hits],
-            [h.title for h in hits],
-            [h.width for h in hits],
-            [h.device_type for h in hits],
-            [h.browser for h in hits],
-            [h.os for h in hits],
-        ]
-        cursor.execute(_PG_APPEND, columns)
+        # One multi-row VALUES: psycopg binds scalars in C (arrays for unnest bind in Python), and
+        # batch sizes repeat, so each statement text is soon prepared.
+        cursor.execute(
+            f"INSERT INTO hits ({_NAMES}) VALUES " + ", ".join([_PG_ROW] * len(hits)),
+            [
+                value
+                for h in hits
+                for value in (h.site_id, h.visitor_key, h.ts, h.url, h.referrer, h.title, h.width,
+                              h.device_type, h.browser, h.os)
+            ],
+        )  # fmt: skip
         return
     cursor.executemany(
         _SQLITE_APPEND,

@@ -53,6 +53,47 @@ def append(engine: Engine, hits: list[Hit]) -> None:
         dbapi.commit()
 
 
+class Appender:
+    """`append` on a connection the writer keeps between batches: no pool checkout, no ping, and on
+    PostgreSQL one round trip (the insert runs in autocommit: its own transaction, committed
+    before the server answers; a pipeline would poll the socket and cost more CPU)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._held = None
+
+    def __call__(self, engine: Engine, hits: list[Hit]) -> None:
+        if self._held is None:
+            self._held = engine.raw_connection()
+            if engine.dialect.name == "postgresql":
+                self._held.dbapi_connection.autocommit = True
+        dbapi = self._held.dbapi_connection
+        try:
+            if engine.dialect.name == "sqlite":
+                with _sqlite_writer_lock(engine):
+                    dbapi.execute("BEGIN IMMEDIATE")
+                    try:
+                        raw_hits.append(dbapi, "sqlite", hits)
+                    except BaseException:
+                        dbapi.execute("ROLLBACK")
+                        raise
+                    dbapi.execute("COMMIT")
+                return
+            raw_hits.append(dbapi, engine.dialect.name, hits)
+        except BaseException:
+            held, self._held = self._held, None
+            held.invalidate()  # whatever state it is in, a fresh connection is the safe retry
+            raise
+
+    def release(self) -> None:
+        """Hand the connection back to the pool (the writer is going idle)."""
+        held, self._held = self._held, None
+        if held is not None:
+            if self.engine.dialect.name == "postgresql":
+                held.dbapi_connection.autocommit = False  # as the pool hands connections out
+            held.close()
+
+
 def sessionise_backlog(engine: Engine, limit: int = CLAIM_LIMIT) -> int:
     """Claim up to `limit` of the oldest waiting hits and sessionise them in one transaction;
     returns how many were claimed (0: nothing waits, or other processes hold the rest)."""

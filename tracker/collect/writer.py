@@ -10,6 +10,7 @@ Hits left by a killed process are claimed by any live writer when it starts or g
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -19,7 +20,7 @@ from collections import deque
 from sqlalchemy.engine import Engine
 
 from tracker.collect.hits import Hit
-from tracker.collect.sessionise import append, drain, sessionise_backlog, write
+from tracker.collect.sessionise import Appender, drain, sessionise_backlog, write
 
 __all__ = ["Hit", "StoreUnavailable", "Writer", "drain"]
 
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 
 # Hits per group commit; under load batches grow towards this, which is what amortises commits.
 BATCH_LIMIT = 2000
+# Under load, how long the writer waits for page views already being parsed to join its batch:
+# a commit costs a round trip (and on PostgreSQL a WAL flush) whether it carries one hit or ten.
+GATHER_DELAY = 0.001
 # How long a request waits for its commit before answering 503 (nothing acknowledged).
 WAIT_TIMEOUT = 30.0
 # Requests pausing this long count as idle: time to sessionise waiting hits.
@@ -50,14 +54,15 @@ class StoreUnavailable(RuntimeError):
 
 
 class _Ticket:
-    __slots__ = ("hits", "done", "error")
+    __slots__ = ("hits", "done", "error", "counted")
 
-    def __init__(self, hits: list[Hit]):
+    def __init__(self, hits: list[Hit], counted: bool):
         self.hits = hits
         # A bare lock is the cheapest thing a thread can sleep on until the writer releases it.
         self.done = threading.Lock()
         self.done.acquire()
         self.error: BaseException | None = None
+        self.counted = counted
 
 
 class Writer:
@@ -72,70 +77,120 @@ class Writer:
         self._pid = os.getpid()
         self._busy_at = 0.0
         self._backlog = 0
+        self._closing = False
+        # Queue length that wakes the writer: 1 when idle, more while it gathers a batch.
+        self._target = 1
+        # Page views in flight (arrived, not yet answered): what a gathering writer waits for.
+        # Counters, not a shared `+= 1`, so request threads need no lock to keep them.
+        self._arrivals = itertools.count(1)
+        self._dropouts = itertools.count(1)
+        self._arrived = self._dropped = self._released = 0
 
-    def store(self, hits: list[Hit], timeout: float = WAIT_TIMEOUT) -> None:
+    def arrive(self) -> None:
+        """A page view request started; it will call `store(..., counted=True)` or `drop()`."""
+        self._arrived = next(self._arrivals)
+
+    def drop(self) -> None:
+        """A counted request ended without storing (a bot, an unknown site, bad input)."""
+        self._dropped = next(self._dropouts)
+
+    def store(self, hits: list[Hit], timeout: float = WAIT_TIMEOUT, counted: bool = False) -> None:
         """Return once every hit is committed; raise StoreUnavailable otherwise."""
         if not hits:
+            if counted:
+                self.drop()
             return
-        ticket = _Ticket(hits)
+        ticket = _Ticket(hits, counted)
         with self._lock:
             self._queue.append(ticket)
             if self._thread is None or self._pid != os.getpid():
-                self._pid = os.getpid()
+                self._pid = os.getpid()  # in a forked child the parent's thread does not exist
                 self._backlog = 0
                 self._thread = threading.Thread(target=self._run, name="tracker-writer", daemon=True)
                 self._thread.start()
-            else:
+            elif len(self._queue) >= self._target:
                 self._wakeup.notify()
         if not ticket.done.acquire(timeout=timeout):
             raise StoreUnavailable("The database did not answer in time.")
         if ticket.error is not None:
             raise StoreUnavailable("The database refused the write.") from ticket.error
 
+    def close(self, timeout: float = 10.0) -> None:
+        """Commit what is queued, give the connection back and stop the thread (waiting hits stay
+        in `hits` for any writer to claim)."""
+        with self._lock:
+            self._closing = True
+            thread = self._thread
+            self._wakeup.notify()
+        if thread is not None:
+            thread.join(timeout)
+        with self._lock:
+            self._closing = False
+
     def _run(self) -> None:
-        # On start (before the first batch), claim hits that any process left behind: a killed
-        # worker's, or this host's before a restart. Then again whenever this process goes idle
-        # with hits of its own waiting, or has not looked for LEFTOVER_CHECK seconds.
+        # Before its first batch, claim hits that any process left behind: a killed worker's, or
+        # this host's before a restart. Then again whenever this process goes idle with hits of
+        # its own waiting, or has not looked for LEFTOVER_CHECK seconds.
         waiting = self._sessionise() >= IDLE_CHUNK
         checked = time.monotonic()
+        appender = Appender(self.engine)
         while True:
             with self._lock:
-                if not self._queue:
+                if not self._queue and not self._closing:
                     self._wakeup.wait(IDLE_SESSIONISE if waiting else IDLE_EXIT)
                 if not self._queue:
-                    if not waiting:
+                    if not waiting or self._closing:
                         self._thread = None
+                        appender.release()
                         return
                     tickets = None
                 else:
+                    now = time.monotonic()
+                    busy = now - self._busy_at < BUSY_MEMORY
+                    if busy:
+                        self._gather(now + GATHER_DELAY)
                     tickets = []
                     count = 0
                     while self._queue and count < BATCH_LIMIT:
                         ticket = self._queue.popleft()
                         tickets.append(ticket)
                         count += len(ticket.hits)
-                    now = time.monotonic()
                     if len(tickets) > 1 or self._queue:
                         self._busy_at = now
-                    busy = now - self._busy_at < BUSY_MEMORY
+                        busy = True
                     if now - checked > LEFTOVER_CHECK:
                         checked, waiting = now, True
             if tickets is None:
+                appender.release()
                 waiting = self._sessionise() >= IDLE_CHUNK or self._backlog > 0
                 continue
             if busy:
-                self._acknowledge_raw(tickets)
+                self._acknowledge_raw(tickets, appender)
                 waiting = waiting or self._backlog > 0
                 if self._backlog > BACKLOG_LIMIT:
                     self._sessionise()
             else:
                 self._commit(tickets, write)
+            self._released += sum(1 for ticket in tickets if ticket.counted)
 
-    def _acknowledge_raw(self, tickets: list[_Ticket]) -> None:
+    def _gather(self, deadline: float) -> None:
+        """Wait (lock held) until every page view in flight has queued, or until `deadline`."""
+        target = min(self._arrived - self._dropped - self._released, BATCH_LIMIT)
+        if len(self._queue) >= target:
+            return
+        self._target = target
+        while len(self._queue) < target and not self._closing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._wakeup.wait(remaining)
+        self._target = 1
+
+    def _acknowledge_raw(self, tickets: list[_Ticket], appender: Appender) -> None:
         raw = [t for t in tickets if all(hit.raw for hit in t.hits)]
         rest = [t for t in tickets if not all(hit.raw for hit in t.hits)]
         if raw:
-            self._commit(raw, append)
+            self._commit(raw, appender)
             self._backlog += sum(len(t.hits) for t in raw if t.error is None)
         if rest:  # identifies and server events (maybe late): sessionised before their answer
             self._commit(rest, write)
