@@ -1,30 +1,35 @@
-"""The nightly build: per-day attribution rollups for the default lookback, and reading them back.
+"""The nightly build: per-day attribution and traffic rollups, which days are still current, and reads.
 
-Each local day is computed, written and committed on its own, so an interrupted build keeps
-what it finished and a rerun simply rewrites the same days (idempotent). The report reads the
-rollups only when they cover its whole range and no order, refund or session arrived since.
+Each chunk of local days is computed, written and committed on its own, so an interrupted build
+keeps what it finished and a rerun simply rewrites the same days (idempotent). A report reads the
+rollups of the days that are built and unchanged since, and computes the other days (not built,
+or touched by a later order change, refund, person merge or late session) from the raw tables.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
-from reports import credit
-from reports.attribution import SPLIT_MODELS
-from reports.credit import DIMENSIONS, Key
+from reports import credit, traffic
+from reports.attribution import ORDER_SCALE, SPLIT_MODELS, allocate_ints, int_weights
+from reports.credit import DIMENSIONS, UNATTRIBUTED_KEY, Key
 from reports.models import ReportBuild, ReportRollup
 from tracker.db import begin_write, utcnow
-from tracker.models import Order, Refund, Site, TrackedSession
+from tracker.models import Order, Site, TrackedSession, Visitor
 
 ROLLUP_LOOKBACK = 30
-# Days attributed per pass: one set of queries per chunk, one commit per day.
-CHUNK_DAYS = 7
+# Days attributed per pass: one set of queries and one commit per chunk.
+CHUNK_DAYS = 92
 ROLLUP_COLUMNS = {d: getattr(ReportRollup, d) for d in DIMENSIONS}
+ROLLUP_FIELDS = ("site_id", "day", "lookback", "model", *DIMENSIONS, "order_units", "revenue_minor",
+                 "new_customer_units")
 
 
 def days_between(date_from: date, date_to: date) -> Iterator[date]:
@@ -41,26 +46,42 @@ def build_site(
     date_to: date,
     on_day: Callable[[date], None] | None = None,
 ) -> int:
-    """Rebuild the rollups of `site` for local days date_from..date_to; commits after each day.
+    """Rebuild the rollups of `site` for local days date_from..date_to; commits after each chunk.
 
     Returns the number of days written.
     """
     tz = ZoneInfo(site.timezone)
-    site_id = site.id
     written = 0
     chunk_start = date_from
     while chunk_start <= date_to:
         chunk_end = min(chunk_start + timedelta(days=CHUNK_DAYS - 1), date_to)
+        session.rollback()  # end any read transaction: the chunk is written as one writer
+        begin_write(session)
+        built_at = utcnow()
         sessions_mark = session.scalar(select(func.coalesce(func.max(TrackedSession.id), 0)))
-        refunds_mark = session.scalar(select(func.coalesce(func.max(Refund.id), 0)))
         start, end = credit.range_bounds(chunk_start, chunk_end, tz)
         orders = credit.credited_orders(session, site, start, end, ROLLUP_LOOKBACK)
-        per_day: dict[date, list[credit.CreditedOrder]] = {}
-        for order in orders:
-            per_day.setdefault(order.day, []).append(order)
-        session.rollback()  # end the read transaction before writing
-        for day in days_between(chunk_start, chunk_end):
-            _write_day(session, site_id, day, per_day.get(day, []), sessions_mark, refunds_mark)
+        session.execute(
+            delete(ReportRollup).where(
+                ReportRollup.site_id == site.id, ReportRollup.lookback == ROLLUP_LOOKBACK,
+                ReportRollup.day >= chunk_start, ReportRollup.day <= chunk_end,
+            )
+        )
+        bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, _rollup_records(site.id, orders))
+        traffic.build_traffic(session, site, chunk_start, chunk_end)
+        session.execute(
+            delete(ReportBuild).where(
+                ReportBuild.site_id == site.id, ReportBuild.lookback == ROLLUP_LOOKBACK,
+                ReportBuild.day >= chunk_start, ReportBuild.day <= chunk_end,
+            )
+        )
+        days = list(days_between(chunk_start, chunk_end))
+        session.execute(ReportBuild.__table__.insert(), [
+            {"site_id": site.id, "day": day, "lookback": ROLLUP_LOOKBACK, "built_at": built_at,
+             "sessions_mark": sessions_mark} for day in days
+        ])
+        session.commit()
+        for day in days:
             written += 1
             if on_day:
                 on_day(day)
@@ -68,41 +89,51 @@ def build_site(
     return written
 
 
-def _write_day(
-    session: Session,
-    site_id: int,
-    day: date,
-    orders: list[credit.CreditedOrder],
-    sessions_mark: int,
-    refunds_mark: int,
-) -> None:
-    begin_write(session)
-    session.execute(
-        delete(ReportRollup).where(
-            ReportRollup.site_id == site_id, ReportRollup.day == day, ReportRollup.lookback == ROLLUP_LOOKBACK
-        )
-    )
-    records = []
-    for model in SPLIT_MODELS:
-        rows = credit.credit_rows(orders, model, lambda _order, key: key)
-        for key, (units, revenue, new) in rows.items():
-            records.append({
-                "site_id": site_id, "day": day, "lookback": ROLLUP_LOOKBACK, "model": model,
-                **dict(zip(DIMENSIONS, key, strict=True)),
-                "order_units": units, "revenue_minor": revenue, "new_customer_units": new,
-            })
-    if records:
-        session.execute(ReportRollup.__table__.insert(), records)
-    session.execute(
-        delete(ReportBuild).where(
-            ReportBuild.site_id == site_id, ReportBuild.day == day, ReportBuild.lookback == ROLLUP_LOOKBACK
-        )
-    )
-    session.add(ReportBuild(
-        site_id=site_id, day=day, lookback=ROLLUP_LOOKBACK, built_at=utcnow(),
-        sessions_mark=sessions_mark, refunds_mark=refunds_mark,
-    ))
-    session.commit()
+def _rollup_records(site_id: int, orders: Iterable[credit.CreditedOrder]) -> list[tuple]:
+    """Credit of every split model per (local day, model, touch key), as rows for report_rollups."""
+    sums: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for order in orders:
+        new = order.is_new
+        if len(order.touches) <= 1:  # every model gives the one touch (or the unattributed row) all
+            key = order.touches[0][1] if order.touches else UNATTRIBUTED_KEY
+            for model in SPLIT_MODELS:
+                row = sums[(order.day, model, key)]
+                row[0] += ORDER_SCALE
+                row[1] += order.net_minor
+                row[2] += ORDER_SCALE if new else 0
+            continue
+        touches = [t for t, _ in order.touches]
+        keys = [k for _, k in order.touches]
+        for model in SPLIT_MODELS:
+            weights = int_weights(model, touches, order.at)
+            units = allocate_ints(ORDER_SCALE, weights)
+            money = allocate_ints(order.net_minor, weights)
+            for key, unit, minor in zip(keys, units, money, strict=True):
+                if unit or minor:
+                    row = sums[(order.day, model, key)]
+                    row[0] += unit
+                    row[1] += minor
+                    row[2] += unit if new else 0
+    return [
+        (site_id, day, ROLLUP_LOOKBACK, model, *key, units, revenue, new)
+        for (day, model, key), (units, revenue, new) in sums.items()
+    ]
+
+
+def bulk_insert(session: Session, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Append rows: COPY on PostgreSQL, one executemany elsewhere."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        cursor = connection.connection.driver_connection.cursor()
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in columns)
+    fixed = [tuple(v.isoformat() if isinstance(v, date) else v for v in row) for row in rows]
+    connection.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", fixed)
 
 
 def built_through(session: Session, site: Site) -> date | None:
@@ -114,87 +145,132 @@ def built_through(session: Session, site: Site) -> date | None:
     )
 
 
-def _fresh(session: Session, query) -> bool:
-    """Whether every day of the range is built and nothing that could change it arrived since."""
-    if query.lookback != ROLLUP_LOOKBACK:
-        return False
-    site = query.site
-    days, oldest, sessions_mark, refunds_mark = session.execute(
-        select(
-            func.count(), func.min(ReportBuild.built_at), func.min(ReportBuild.sessions_mark),
-            func.min(ReportBuild.refunds_mark),
-        ).where(
-            ReportBuild.site_id == site.id,
-            ReportBuild.lookback == ROLLUP_LOOKBACK,
-            ReportBuild.day >= query.date_from,
-            ReportBuild.day <= query.date_to,
+# --- which built days are still current --------------------------------------------------------
+
+
+@dataclass
+class Coverage:
+    """For a range of local days: which are built and still current for credit and for traffic."""
+
+    built: dict[date, tuple[datetime, int]] = field(default_factory=dict)  # day: (built_at, sessions mark)
+    stale: set[date] = field(default_factory=set)  # built, but an order, refund or touch changed since
+    traffic_current: bool = False
+
+    def clean(self, date_from: date, date_to: date) -> list[date]:
+        return [d for d in days_between(date_from, date_to) if d in self.built and d not in self.stale]
+
+
+def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Coverage:
+    """Which days of the range the rollups may answer for (see the module docstring)."""
+    tz = ZoneInfo(site.timezone)
+    result = Coverage()
+    result.built = {
+        day: (built_at, mark)
+        for day, built_at, mark in session.execute(
+            select(ReportBuild.day, ReportBuild.built_at, ReportBuild.sessions_mark).where(
+                ReportBuild.site_id == site.id, ReportBuild.lookback == ROLLUP_LOOKBACK,
+                ReportBuild.day >= date_from, ReportBuild.day <= date_to,
+            )
         )
-    ).one()
-    if days != (query.date_to - query.date_from).days + 1:
-        return False
-    start, end = credit.range_bounds(query.date_from, query.date_to, query.tz)
-    changed_order = select(Order.id).where(
-        Order.site_id == site.id, Order.created_at >= start, Order.created_at < end, Order.updated_at > oldest
-    )
-    new_refund = (
-        select(Refund.id)
-        .join(Order, Order.id == Refund.order_id)
-        .where(Refund.id > refunds_mark, Order.site_id == site.id, Order.created_at >= start,
-               Order.created_at < end)
-    )
-    new_session = select(TrackedSession.id).where(
-        TrackedSession.id > sessions_mark,
-        TrackedSession.site_id == site.id,
-        TrackedSession.started_at >= start - timedelta(days=ROLLUP_LOOKBACK),
-        TrackedSession.started_at < end,
-    )
-    for probe in (changed_order, new_refund, new_session):
-        if session.execute(probe.limit(1)).first() is not None:
-            return False
-    return True
+    }
+    if not result.built:
+        return result
+    start, end = credit.range_bounds(date_from, date_to, tz)
+    oldest = min(b for b, _ in result.built.values())
+    mark = min(m for _, m in result.built.values())
+
+    def stale_after(day: date, when: datetime) -> None:
+        built = result.built.get(day)
+        if built is not None and when > built[0]:
+            result.stale.add(day)
+
+    # Orders changed since (status, total, refunds, matching, person merges bump updated_at): their
+    # own day, and the later orders of the same person, whose "new customer" may have flipped.
+    v = aliased(Visitor)
+    person = func.coalesce(Order.person_id, v.person_id)
+    changed = session.execute(
+        select(Order.created_at, Order.updated_at, person, Order.visitor_id)
+        .outerjoin(v, v.id == Order.visitor_id)
+        .where(Order.site_id == site.id, Order.updated_at > oldest, Order.created_at < end)
+    ).all()
+    for created, updated, _person, _visitor in changed:
+        stale_after(credit.local_day(created, tz), updated)
+    people = {p for _, _, p, _ in changed if p is not None}
+    visitors = {vid for _, _, p, vid in changed if p is None and vid is not None}
+    if people or visitors:
+        earliest = min(c for c, *_ in changed)
+        later = session.execute(
+            select(Order.created_at, person, Order.visitor_id)
+            .outerjoin(v, v.id == Order.visitor_id)
+            .where(
+                Order.site_id == site.id, Order.created_at >= max(start, earliest), Order.created_at < end,
+                or_(person.in_(people), Order.visitor_id.in_(visitors)),
+            )
+        ).all()
+        for created, p, vid in later:
+            for c_created, c_updated, c_person, c_visitor in changed:
+                same = (p is not None and p == c_person) or (c_person is None and vid == c_visitor)
+                if same and c_created < created:
+                    stale_after(credit.local_day(created, tz), c_updated)
+    # Sessions recorded after a day was built: touches of that day's orders within the lookback.
+    window = timedelta(days=ROLLUP_LOOKBACK)
+    s = TrackedSession
+    late = session.execute(
+        select(s.id, s.started_at)
+        .where(s.id > mark, s.site_id == site.id, s.started_at >= start - window, s.started_at < end)
+        .order_by(s.id)
+    ).all()
+    late_in_range = False
+    for sid, started in late:
+        late_in_range = late_in_range or started >= start
+        first = credit.local_day(started, tz)
+        for day in days_between(max(first, date_from), min(first + window + timedelta(days=1), date_to)):
+            if result.built.get(day, (None, sid))[1] < sid:
+                result.stale.add(day)
+    result.traffic_current = len(result.built) == (date_to - date_from).days + 1 and not late_in_range
+    return result
 
 
-def read_rollups(
-    session: Session, query
-) -> tuple[dict[Key, tuple[int, int, int]], tuple[int, int, int]] | None:
-    """Credit per row and the totals from the rollups, or None when they cannot answer."""
-    if not _fresh(session, query):
-        return None
-    cols = [ROLLUP_COLUMNS[d] for d in query.by]
+# --- reading -----------------------------------------------------------------------------------
+
+
+def rollup_credit(
+    session: Session, query, days: list[date], dims: tuple[str, ...], per_day: bool = False
+) -> dict[Key, tuple[int, int, int]]:
+    """Credit per row from the rollups of the given (built, current) days; keys start with the day
+    when `per_day`."""
+    if not days:
+        return {}
+    cols = [ROLLUP_COLUMNS[d] for d in dims]
+    if per_day:
+        cols = [ReportRollup.day, *cols]
     sums = (
         func.sum(ReportRollup.order_units),
         func.sum(ReportRollup.revenue_minor),
         func.sum(ReportRollup.new_customer_units),
     )
-    where = _rollup_where(query)
-    rows = {
-        tuple(r[: len(cols)]): (int(r[-3]), int(r[-2]), int(r[-1]))
-        for r in session.execute(select(*cols, *sums).where(*where).group_by(*cols))
-    }
-    totals = tuple(sum(v[i] for v in rows.values()) for i in range(3))
-    return rows, totals
-
-
-def read_daily(session: Session, query, dimension: str) -> dict[tuple[date, str], int] | None:
-    """Revenue per (local day, dimension value) from the rollups, or None when they cannot answer."""
-    if not _fresh(session, query):
-        return None
-    col = ROLLUP_COLUMNS[dimension]
-    return {
-        (day, value): int(revenue)
-        for day, value, revenue in session.execute(
-            select(ReportRollup.day, col, func.sum(ReportRollup.revenue_minor))
-            .where(*_rollup_where(query))
-            .group_by(ReportRollup.day, col)
-        )
-    }
-
-
-def _rollup_where(query) -> tuple:
-    return (
+    where = [
         ReportRollup.site_id == query.site.id,
         ReportRollup.lookback == ROLLUP_LOOKBACK,
         ReportRollup.model == query.model,
-        ReportRollup.day >= query.date_from,
-        ReportRollup.day <= query.date_to,
-    )
+        ReportRollup.day >= days[0],
+        ReportRollup.day <= days[-1],
+    ]
+    skipped = [d for d in days_between(days[0], days[-1]) if d not in set(days)]
+    if skipped:
+        where.append(ReportRollup.day.not_in(skipped))
+    return {
+        tuple(r[: len(cols)]): (int(r[-3]), int(r[-2]), int(r[-1]))
+        for r in session.execute(select(*cols, *sums).where(*where).group_by(*cols))
+    }
+
+
+def runs(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Contiguous runs (first, last) of a set of days."""
+    out: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if out and out[-1][1] + timedelta(days=1) == day:
+            out[-1] = (out[-1][0], day)
+        else:
+            out.append((day, day))
+    return out

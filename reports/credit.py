@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Integer, and_, func, literal_column, select, type_coerce, union
 from sqlalchemy.orm import Session, aliased
 
-from reports.attribution import ORDER_SCALE, Touch, allocate, weights
+from reports.attribution import ORDER_SCALE, Touch, allocate_ints, int_weights
 from tracker.collect.touch import DIRECT, touch_from
 from tracker.db import UTCDateTime
 from tracker.models import Order, Refund, Site, TrackedSession, Visitor
@@ -231,8 +231,8 @@ def credit_rows(
         if len(touches) == 1:
             revenue, units = [order.net_minor], [ORDER_SCALE]
         else:
-            shares = weights(model, touches, order.at)
-            revenue, units = allocate(order.net_minor, shares), allocate(ORDER_SCALE, shares)
+            shares = int_weights(model, touches, order.at)
+            revenue, units = allocate_ints(order.net_minor, shares), allocate_ints(ORDER_SCALE, shares)
         for key, money, unit in zip(keys, revenue, units, strict=True):
             if money or unit:
                 row = rows[key]

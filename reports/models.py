@@ -1,4 +1,4 @@
-"""The report side's tables: nightly attribution rollups and which days they cover."""
+"""The report side's tables: nightly attribution and traffic rollups, and which days they cover."""
 
 from __future__ import annotations
 
@@ -34,8 +34,54 @@ class ReportRollup(Base):
     __table_args__ = (Index(None, "site_id", "lookback", "model", "day"),)
 
 
+class ReportSessions(Base):
+    """Sessions that started on one local day, per touch key (additive over days)."""
+
+    __tablename__ = "report_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    medium: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    campaign: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    content: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    term: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    sessions: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index(None, "site_id", "day"),)
+
+
+class ReportVisitors(Base):
+    """Visitors seen on one local day in one row of a grouping, by the day each was last seen before.
+
+    A row's distinct visitors over any range [from, to] are exactly the visitors of its days in the
+    range whose previous day in that row (`prev_day`) is before `from` or absent: each visitor is
+    counted once, on its first day inside the range. `level` names the grouping (see reports.traffic);
+    dimensions outside it are stored as ''.
+    """
+
+    __tablename__ = "report_visitors"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    day: Mapped[date] = mapped_column(Date)
+    prev_day: Mapped[date | None] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    medium: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    campaign: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    content: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    term: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    visitors: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index(None, "site_id", "level", "day"),)
+
+
 class ReportBuild(Base):
-    """One built day, with the high-water marks that tell whether newer data has arrived since."""
+    """One built day: when, and the newest session then, so later changes can be told apart."""
 
     __tablename__ = "report_builds"
 
@@ -45,7 +91,6 @@ class ReportBuild(Base):
     lookback: Mapped[int] = mapped_column(SmallInteger)
     built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sessions_mark: Mapped[int] = mapped_column(BigInteger, default=0)
-    refunds_mark: Mapped[int] = mapped_column(BigInteger, default=0)
 
     __table_args__ = (UniqueConstraint("site_id", "lookback", "day"),)
 

@@ -125,10 +125,12 @@ def _parse_date(args: Mapping[str, str], name: str) -> date | None:
 
 def roi_report(session: Session, query: ReportQuery) -> dict:
     """The report as the JSON API answers it: one row per dimension combination, and totals."""
+    from reports import build
+
     site, currency = query.site, query.site.currency
-    start, end = credit.range_bounds(query.date_from, query.date_to, query.tz)
-    attributed, totals_att, built_through = attributed_rows(session, query)
-    sessions, sessions_total = credit.session_rows(session, site, start, end, query.by)
+    cov = build.coverage(session, site, query.date_from, query.date_to)
+    attributed, totals_att, built_through = attributed_rows(session, query, cov)
+    sessions, sessions_total = traffic_rows(session, query, cov)
     costs, cost_total = cost_rows(session, site, query.date_from, query.date_to, query.by)
 
     keys = set(attributed) | set(sessions) | set(costs)
@@ -154,31 +156,80 @@ def roi_report(session: Session, query: ReportQuery) -> dict:
     }
 
 
+def traffic_rows(
+    session: Session, query: ReportQuery, cov=None
+) -> tuple[dict[Key, tuple[int, int]], tuple[int, int]]:
+    """Sessions and distinct visitors per row and in total, for sessions started inside the range.
+
+    From the traffic rollups when every day is built and current and the grouping is one they
+    keep; otherwise counted from the sessions themselves.
+    """
+    from reports import build, traffic
+
+    if cov is None:
+        cov = build.coverage(session, query.site, query.date_from, query.date_to)
+    level = traffic.level_of(query.by)
+    if not cov.traffic_current or level is None:
+        start, end = credit.range_bounds(query.date_from, query.date_to, query.tz)
+        return credit.session_rows(session, query.site, start, end, query.by)
+    args = (session, query.site, query.date_from, query.date_to)
+    sessions, total_sessions = traffic.read_sessions(*args, query.by)
+    visitors = traffic.read_visitors(*args, level, query.by)
+    total_visitors = sum(traffic.read_visitors(*args, 0, ()).values())
+    rows = {key: (n, visitors.get(key, 0)) for key, n in sessions.items()}
+    return rows, (total_sessions, total_visitors)
+
+
 def attributed_rows(
-    session: Session, query: ReportQuery
+    session: Session, query: ReportQuery, cov=None
 ) -> tuple[dict[Key, tuple[int, int, int]], tuple[int, int, int], date | None]:
     """Credit per row, the range's totals (orders, revenue, new customers) and how far rollups reach.
 
-    Rollups answer when they cover the range for this lookback and nothing changed since;
-    otherwise the credit is computed from the raw tables.
+    Built days that nothing changed since are read from the rollups (default lookback, split
+    models); the other days are computed from the raw tables.
     """
+    rows, totals = credit_by(session, query, query.by, cov)
     from reports import build
 
-    built_through = build.built_through(session, query.site)
-    if query.model != "full_impact":
-        cached = build.read_rollups(session, query)
-        if cached is not None:
-            return (*cached, built_through)
-    start, end = credit.range_bounds(query.date_from, query.date_to, query.tz)
-    orders = credit.credited_orders(session, query.site, start, end, query.lookback)
-    proj = credit.project(query.by)
-    rows = credit.credit_rows(orders, query.model, lambda _order, key: proj(key))
-    totals = (
-        ORDER_SCALE * len(orders),
-        sum(o.net_minor for o in orders),
-        ORDER_SCALE * sum(1 for o in orders if o.is_new),
-    )
-    return {k: tuple(v) for k, v in rows.items()}, totals, built_through
+    return rows, totals, build.built_through(session, query.site)
+
+
+def credit_by(
+    session: Session, query: ReportQuery, dims: tuple[str, ...], cov=None, per_day: bool = False
+) -> tuple[dict[Key, tuple[int, int, int]], tuple[int, int, int]]:
+    """Credit per row (keys start with the local day when `per_day`) and the range's totals."""
+    from reports import build
+
+    all_days = list(build.days_between(query.date_from, query.date_to))
+    rows: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
+    live_days: set[date] = set(all_days)
+    if query.lookback == build.ROLLUP_LOOKBACK and query.model != "full_impact":
+        if cov is None:
+            cov = build.coverage(session, query.site, query.date_from, query.date_to)
+        clean = cov.clean(query.date_from, query.date_to)
+        for key, values in build.rollup_credit(session, query, clean, dims, per_day).items():
+            rows[key] = list(values)
+        live_days -= set(clean)
+    proj = credit.project(dims)
+    keyfunc = (lambda order, key: (order.day, *proj(key))) if per_day else (lambda _order, key: proj(key))
+    live_orders = 0
+    live_revenue = 0
+    live_new = 0
+    for first, last in build.runs(live_days):
+        start, end = credit.range_bounds(first, last, query.tz)
+        orders = credit.credited_orders(session, query.site, start, end, query.lookback)
+        for key, values in credit.credit_rows(orders, query.model, keyfunc).items():
+            row = rows[key]
+            for i in range(3):
+                row[i] += values[i]
+        live_orders += len(orders)
+        live_revenue += sum(o.net_minor for o in orders)
+        live_new += sum(1 for o in orders if o.is_new)
+    if query.model == "full_impact":  # rows overlap; the totals count each order once
+        totals = (ORDER_SCALE * live_orders, live_revenue, ORDER_SCALE * live_new)
+    else:
+        totals = tuple(sum(v[i] for v in rows.values()) for i in range(3))
+    return {k: tuple(v) for k, v in rows.items()}, totals
 
 
 def cost_rows(
@@ -251,16 +302,9 @@ def revenue_by_day(
     """Net revenue credited per value of one dimension and per local day, for daily charts."""
     if dimension not in DIMENSIONS:
         raise ReportQueryError(f"Unknown dimension {dimension!r}; use one of: {', '.join(DIMENSIONS)}.")
-    from reports import build
-
     exp = exponent(query.site.currency)
-    cached = None if query.model == "full_impact" else build.read_daily(session, query, dimension)
-    if cached is None:
-        start, end = credit.range_bounds(query.date_from, query.date_to, query.tz)
-        orders = credit.credited_orders(session, query.site, start, end, query.lookback)
-        proj = credit.project((dimension,))
-        rows = credit.credit_rows(orders, query.model, lambda order, key: (order.day, *proj(key)))
-        cached = {key: values[1] for key, values in rows.items()}
+    rows, _ = credit_by(session, query, (dimension,), per_day=True)
+    cached = {key: values[1] for key, values in rows.items()}
     out: dict[str, dict[date, Decimal]] = defaultdict(dict)
     for (day, value), minor in cached.items():
         out[value][day] = Decimal(minor).scaleb(-exp).quantize(Decimal(1).scaleb(-exp))

@@ -206,6 +206,8 @@ class Order(Base):
         Index(None, "site_id", "created_at"),
         Index(None, "person_id"),
         Index(None, "visitor_id"),
+        # The report build finds orders changed since it last ran.
+        Index(None, "site_id", "updated_at"),
     )
 
 

@@ -46,6 +46,47 @@ def upgrade() -> None:
         ["site_id", "lookback", "model", "day"],
     )
     op.create_table(
+        "report_sessions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("site_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("source", sa.String(length=255), nullable=False),
+        sa.Column("medium", sa.String(length=255), nullable=False),
+        sa.Column("campaign", sa.String(length=255), nullable=False),
+        sa.Column("content", sa.String(length=255), nullable=False),
+        sa.Column("term", sa.String(length=255), nullable=False),
+        sa.Column("sessions", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["site_id"], ["sites.id"], name=op.f("fk_report_sessions_site_id_sites"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_report_sessions")),
+    )
+    op.create_index(op.f("ix_report_sessions_site_id_day"), "report_sessions", ["site_id", "day"])
+    op.create_table(
+        "report_visitors",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("site_id", sa.Integer(), nullable=False),
+        sa.Column("level", sa.SmallInteger(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("prev_day", sa.Date(), nullable=True),
+        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("source", sa.String(length=255), nullable=False),
+        sa.Column("medium", sa.String(length=255), nullable=False),
+        sa.Column("campaign", sa.String(length=255), nullable=False),
+        sa.Column("content", sa.String(length=255), nullable=False),
+        sa.Column("term", sa.String(length=255), nullable=False),
+        sa.Column("visitors", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["site_id"], ["sites.id"], name=op.f("fk_report_visitors_site_id_sites"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_report_visitors")),
+    )
+    op.create_index(
+        op.f("ix_report_visitors_site_id_level_day"), "report_visitors", ["site_id", "level", "day"]
+    )
+    op.create_index(op.f("ix_orders_site_id_updated_at"), "orders", ["site_id", "updated_at"])
+    op.create_table(
         "report_builds",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("site_id", sa.Integer(), nullable=False),
@@ -53,7 +94,6 @@ def upgrade() -> None:
         sa.Column("lookback", sa.SmallInteger(), nullable=False),
         sa.Column("built_at", tracker.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("sessions_mark", sa.BigInteger(), nullable=False),
-        sa.Column("refunds_mark", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["site_id"], ["sites.id"], name=op.f("fk_report_builds_site_id_sites"), ondelete="CASCADE"
         ),
@@ -64,5 +104,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("report_builds")
+    op.drop_index(op.f("ix_orders_site_id_updated_at"), table_name="orders")
+    op.drop_index(op.f("ix_report_visitors_site_id_level_day"), table_name="report_visitors")
+    op.drop_table("report_visitors")
+    op.drop_index(op.f("ix_report_sessions_site_id_day"), table_name="report_sessions")
+    op.drop_table("report_sessions")
     op.drop_index(op.f("ix_report_rollups_site_id_lookback_model_day"), table_name="report_rollups")
     op.drop_table("report_rollups")

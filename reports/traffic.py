@@ -1,0 +1,204 @@
+"""Traffic rollups: sessions and exact distinct visitors per report row, per local day.
+
+Sessions add up over days. Distinct visitors do not, so each grouping the pages offer (a
+"level": the totals, channel, and the source → term path cut at each depth) keeps, per local day
+and row, how many visitors were seen that day and when each was last seen before in the same row
+(`prev_day`). Over any range [from, to] a visitor is counted once, on its first day inside the
+range: exactly the entries whose `prev_day` is absent or before `from`. A grouping outside the
+levels is counted from the sessions themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    Date,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from reports.models import ReportSessions, ReportVisitors
+from tracker.db import UTCDateTime
+from tracker.models import Site, TrackedSession
+
+# Each level costs the build one sorted pass over the sessions: the totals, Mission Control's
+# channels and the report's default grouping are kept; other groupings count from the sessions.
+LEVELS: tuple[tuple[str, ...], ...] = ((), ("channel",), ("source", "medium", "campaign"))
+DIMENSIONS = ("channel", "source", "medium", "campaign", "content", "term")
+# A report covers at most this many days (reports.roi.MAX_RANGE_DAYS): an earlier visit can never
+# fall inside a report that also contains the day, so it need not be looked up.
+HISTORY_DAYS = 3 * 366
+SESSION_DIMS = {
+    "channel": TrackedSession.channel,
+    "source": TrackedSession.utm_source,
+    "medium": TrackedSession.utm_medium,
+    "campaign": TrackedSession.utm_campaign,
+    "content": TrackedSession.utm_content,
+    "term": TrackedSession.utm_term,
+}
+Key = tuple[str, ...]
+
+
+def level_of(dims: Sequence[str]) -> int | None:
+    """The stored level answering a grouping by `dims` (in any order), or None."""
+    wanted = set(dims)
+    for index, level in enumerate(LEVELS):
+        if set(level) == wanted and len(level) == len(dims):
+            return index
+    return None
+
+
+def _offset_minutes(tz: ZoneInfo, at: datetime) -> int:
+    return int(at.astimezone(tz).utcoffset().total_seconds() // 60)
+
+
+def local_date(dialect: str, column, tz: ZoneInfo, start: datetime, end: datetime):
+    """SQL for the local date of a UTC timestamp column, valid for instants in [start, end)."""
+    if dialect == "postgresql":
+        zone = tz.key.replace("'", "''")
+        return cast(func.timezone(literal_column(f"'{zone}'"), column), Date)
+    # SQLite knows no time zones: shift by the UTC offset, changing it at each transition.
+    segments: list[tuple[datetime, int]] = []  # (instant the offset ends, offset in minutes)
+    at, offset = start, _offset_minutes(tz, start)
+    step = timedelta(hours=6)
+    while at < end:
+        nxt = min(at + step, end)
+        if _offset_minutes(tz, nxt) != offset:
+            lo, hi = at, nxt  # bisect to the minute
+            while hi - lo > timedelta(minutes=1):
+                mid = lo + (hi - lo) / 2
+                if _offset_minutes(tz, mid) == offset:
+                    lo = mid
+                else:
+                    hi = mid
+            segments.append((hi, offset))
+            offset = _offset_minutes(tz, hi)
+            at = hi
+        else:
+            at = nxt
+
+    def shifted(minutes: int):
+        return func.date(column, literal_column(f"'{minutes:+d} minutes'"))
+
+    if not segments:
+        return shifted(offset)
+    whens = [(column < bindparam(None, until, type_=UTCDateTime), shifted(off)) for until, off in segments]
+    return case(*whens, else_=shifted(offset))
+
+
+def build_traffic(session: Session, site: Site, date_from: date, date_to: date) -> None:
+    """Rewrite the sessions and visitors rollups of local days date_from..date_to (no commit)."""
+    from reports.credit import range_bounds
+
+    tz = ZoneInfo(site.timezone)
+    start, end = range_bounds(date_from, date_to, tz)
+    history = range_bounds(date_from - timedelta(days=HISTORY_DAYS), date_to, tz)[0]
+    dialect = session.get_bind().dialect.name
+    for model in (ReportSessions, ReportVisitors):
+        session.execute(delete(model).where(model.site_id == site.id, model.day >= date_from,
+                                            model.day <= date_to))
+    s = TrackedSession
+    dims = list(SESSION_DIMS.values())
+    day = local_date(dialect, s.started_at, tz, start, end).label("day")
+    in_range = (s.site_id == site.id, s.started_at >= start, s.started_at < end)
+    per_day = select(literal(site.id), day, *dims, func.count()).where(*in_range).group_by(day, *dims)
+    session.execute(ReportSessions.__table__.insert().from_select(
+        ["site_id", "day", *DIMENSIONS, "sessions"], per_day))
+
+    # Per level: each visitor's sessions (with the history before the range) in time order; a
+    # session's previous day in the same row. Only the first session of a visitor, row and day is
+    # kept (the others have prev_day == day); COUNT(*) per (day, prev_day, row) is then exact.
+    first_visit = session.scalar(select(func.min(s.started_at)).where(s.site_id == site.id))
+    if first_visit is None:
+        return
+    visits = [s.site_id == site.id, s.started_at >= history, s.started_at < end]
+    if first_visit < start:  # there is history: only the visitors active in the range need it
+        visits.append(s.visitor_id.in_(select(s.visitor_id).where(*in_range)))
+    day = local_date(dialect, s.started_at, tz, history, end).label("day")
+    for index, level in enumerate(LEVELS):
+        base = (
+            select(day, s.started_at, s.visitor_id, *(SESSION_DIMS[d].label(d) for d in level))
+            .where(*visits)
+            .subquery("visits")
+        )
+        dims_of = [base.c[d] for d in level]
+        lagged = select(
+            base.c.day, *dims_of,
+            func.lag(base.c.day).over(partition_by=[base.c.visitor_id, *dims_of], order_by=base.c.started_at)
+            .label("prev_day"),
+        ).subquery("lagged")
+        lag_dims = [lagged.c[d] for d in level]
+        counted = (
+            select(
+                literal(site.id), literal(index), lagged.c.day, lagged.c.prev_day,
+                *(lagged.c[d] if d in level else literal("") for d in DIMENSIONS), func.count(),
+            )
+            .where(lagged.c.day >= _day_param(dialect, date_from),
+                   or_(lagged.c.prev_day.is_(None), lagged.c.prev_day < lagged.c.day))
+            .group_by(lagged.c.day, lagged.c.prev_day, *lag_dims)
+        )
+        session.execute(ReportVisitors.__table__.insert().from_select(
+            ["site_id", "level", "day", "prev_day", *DIMENSIONS, "visitors"], counted))
+
+
+def _day_param(dialect: str, day: date):
+    """A date to compare with local_date(): text on SQLite, a DATE elsewhere."""
+    return literal(day.isoformat()) if dialect == "sqlite" else literal(day, Date)
+
+
+def read_sessions(session: Session, site: Site, date_from: date, date_to: date, dims: Sequence[str]):
+    """Sessions per row and in total from the rollups."""
+    cols = [getattr(ReportSessions, d) for d in dims]
+    rows = {
+        tuple(r[:-1]): int(r[-1])
+        for r in session.execute(
+            select(*cols, func.sum(ReportSessions.sessions))
+            .where(ReportSessions.site_id == site.id, ReportSessions.day >= date_from,
+                   ReportSessions.day <= date_to)
+            .group_by(*cols)
+        )
+    }
+    return rows, sum(rows.values())
+
+
+def read_visitors(
+    session: Session, site: Site, date_from: date, date_to: date, level: int, dims: Sequence[str]
+) -> dict[Key, int]:
+    """Distinct visitors per row of a stored level (dims in the report's order)."""
+    v = ReportVisitors
+    cols = [getattr(v, d) for d in dims]
+    return {
+        tuple(r[:-1]): int(r[-1])
+        for r in session.execute(
+            select(*cols, func.sum(v.visitors))
+            .where(
+                v.site_id == site.id, v.level == level, v.day >= date_from, v.day <= date_to,
+                or_(v.prev_day.is_(None), v.prev_day < date_from),
+            )
+            .group_by(*cols)
+        )
+    }
+
+
+def late_sessions(session: Session, site: Site, mark: int, start: datetime, end: datetime) -> bool:
+    """Whether a session that started in [start, end) was recorded after the rollups were built."""
+    s = TrackedSession
+    probe = (
+        select(s.id)
+        .where(s.id > mark, and_(s.site_id == site.id, s.started_at >= start, s.started_at < end))
+        .order_by(s.id)
+        .limit(1)
+    )
+    return session.execute(probe).first() is not None
