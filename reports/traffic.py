@@ -182,7 +182,7 @@ def read_visitors(
     return {
         tuple(r[:-1]): int(r[-1])
         for r in session.execute(
-            select(*cols, func.sum(v.visitors))
+            select(*cols, func.coalesce(func.sum(v.visitors), 0))
             .where(
                 v.site_id == site.id, v.level == level, v.day >= date_from, v.day <= date_to,
                 or_(v.prev_day.is_(None), v.prev_day < date_from),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tracker.db import utcnow
 from tracker.models import Identity, Order, Person, Visitor
 
 
@@ -40,6 +41,8 @@ def link_identity(session: Session, site_id: int, visitor_id: int, kind: str, va
         if visitor_person is not None and visitor_person != known:
             person_id = merge_persons(session, visitor_person, known)
     session.execute(update(Visitor).where(Visitor.id == visitor_id).values(person_id=person_id))
+    if visitor_person != person_id:
+        touch_orders(session, person_id)
     return person_id
 
 
@@ -49,7 +52,18 @@ def merge_persons(session: Session, a: int, b: int) -> int:
     for model in (Visitor, Identity, Order):
         session.execute(update(model).where(model.person_id == drop).values(person_id=keep))
     session.execute(delete(Person).where(Person.id == drop))
+    touch_orders(session, keep)
     return keep
+
+
+def touch_orders(session: Session, person_id: int) -> None:
+    """Mark a person's orders changed: their touches now include other devices (report rollups)."""
+    devices = select(Visitor.id).where(Visitor.person_id == person_id)
+    session.execute(
+        update(Order)
+        .where(or_(Order.person_id == person_id, Order.visitor_id.in_(devices)))
+        .values(updated_at=utcnow())
+    )
 
 
 def _new_person(session: Session, site_id: int) -> int:

@@ -7,6 +7,7 @@ import hashlib
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from tracker.db import utcnow
 from tracker.models import Order, Refund, Site, WebhookDelivery
 from tracker.webhooks.matching import insert_for, match
 from tracker.webhooks.payload import Changes, OrderFacts, RefundFacts
@@ -154,6 +155,7 @@ def apply_refund(session: Session, site: Site, provider: str, facts: RefundFacts
     )
     if order is None:
         return False
+    order.updated_at = utcnow()  # refunds change the order's net revenue: report rollups look here
     _settle_full_refund(session, site, provider, order)
     return True
 

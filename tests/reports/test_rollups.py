@@ -1,0 +1,151 @@
+"""Rollups answer exactly like the raw tables, and notice what changed after the build."""
+
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from reports import build, credit
+from reports.roi import parse_report_query, roi_report, traffic_rows
+from tests.reports.conftest import utc
+from tracker.models import Order
+from tracker.people import merge_persons
+from tracker.webhooks.orders import apply_refund
+from tracker.webhooks.payload import RefundFacts
+
+SMS = ("attentive", "sms", "welcome")
+SMS_OFFER = ("attentive", "sms", "welcome", "10off")
+EMAIL = ("klaviyo", "email", "newsletter")
+DIRECT = ("(direct)", "(none)", "(not set)")
+
+
+def report(session, site, **args):
+    params = {"site": site.public_id, "from": "2026-11-20", "to": "2026-11-20", **args}
+    return roi_report(session, parse_report_query(session, params))
+
+
+def revenue(result) -> dict[tuple, str]:
+    return {(r["source"], r["medium"], r["campaign"]): r["revenue"] for r in result["rows"]
+            if r["revenue"] != "0.00"}
+
+
+def rebuild(session, site, first="2026-11-01", last="2026-11-22"):
+    build.build_site(session, site, date.fromisoformat(first), date.fromisoformat(last))
+
+
+@pytest.fixture
+def returning(world):
+    """Visitors coming back over several days, through two offers of one campaign and other rows."""
+    a, b, c = world.visitor(), world.visitor(), world.visitor()
+    for visitor, at, key in [
+        (a, "2026-11-03 15:00", SMS_OFFER), (a, "2026-11-03 18:00", SMS), (a, "2026-11-05 15:00", SMS),
+        (a, "2026-11-09 15:00", EMAIL), (a, "2026-11-12 15:00", SMS_OFFER),
+        (b, "2026-11-04 03:00", SMS),  # 22:00 on the 3rd in New York
+        (b, "2026-11-05 15:00", DIRECT), (b, "2026-11-12 16:00", SMS), (b, "2026-11-12 17:00", SMS),
+        (c, "2026-10-20 15:00", SMS), (c, "2026-11-10 15:00", SMS_OFFER), (c, "2026-11-10 16:00", EMAIL),
+    ]:
+        world.visit(visitor, at, *key)
+    world.order("2026-11-12 16:30", "40.00", visitor=b)
+    world.commit()
+    return world
+
+
+GROUPINGS = ["source,medium,campaign", "channel", "campaign,medium,source", "source,content"]
+
+
+@pytest.mark.parametrize("by", GROUPINGS)
+@pytest.mark.parametrize(("first", "last"), [("2026-11-01", "2026-11-22"), ("2026-11-04", "2026-11-09"),
+                                             ("2026-11-05", "2026-11-05"), ("2026-11-10", "2026-11-12"),
+                                             ("2026-11-03", "2026-11-03")])
+def test_traffic_rollups_count_like_the_sessions(session, returning, by, first, last):
+    site = returning.site
+    rebuild(session, site, "2026-10-15", "2026-11-22")
+    query = parse_report_query(session, {"site": site.public_id, "from": first, "to": last, "by": by})
+    start, end = credit.range_bounds(query.date_from, query.date_to, query.tz)
+    exact = credit.session_rows(session, site, start, end, query.by)
+    assert traffic_rows(session, query) == exact
+    assert exact[1][0] > 0
+
+
+def test_visitors_of_a_grouping_count_each_visitor_once(session, returning):
+    rebuild(session, returning.site, "2026-10-15", "2026-11-22")
+    result = report(session, returning.site, **{"from": "2026-11-01", "to": "2026-11-22"})
+    rows = {(r["source"], r["medium"], r["campaign"]): r for r in result["rows"]}
+    # a: 3rd (twice, two offers), 5th, 12th; b: 3rd (local), 12th twice; c: 10th
+    assert (rows[SMS]["sessions"], rows[SMS]["visitors"]) == (8, 3)
+    assert (result["totals"]["sessions"], result["totals"]["visitors"]) == (11, 3)
+
+
+def test_a_session_recorded_after_the_build_still_counts(session, returning):
+    rebuild(session, returning.site)
+    late = returning.visitor()
+    returning.visit(late, "2026-11-20 15:00", *SMS)
+    returning.commit()
+    result = report(session, returning.site, **{"from": "2026-11-01"})
+    rows = {(r["source"], r["medium"], r["campaign"]): r for r in result["rows"]}
+    assert (rows[SMS]["sessions"], rows[SMS]["visitors"]) == (9, 4)
+
+
+@pytest.fixture
+def sale(world):
+    visitor = world.visitor()
+    world.visit(visitor, "2026-11-20 14:00", *SMS)
+    order = world.order("2026-11-20 15:00", "100.00", visitor=visitor)
+    world.commit()
+    return world, order
+
+
+def test_a_refund_amount_changed_in_place_after_the_build(session, sale):
+    world, order_id = sale
+    site = world.site
+    external = session.get(Order, order_id).external_id
+    refund = RefundFacts("re_1", external, 1000, "USD", utc("2026-11-21 10:00"))
+    apply_refund(session, site, "orders", refund)
+    session.commit()
+    rebuild(session, site)
+    assert revenue(report(session, site)) == {SMS: "90.00"}
+    # Stripe sends the cumulative amount of the same refund: the row changes in place.
+    apply_refund(session, site, "orders", RefundFacts("re_1", external, 2500, "USD", utc("2026-11-21 11:00")))
+    session.commit()
+    result = report(session, site)
+    assert revenue(result) == {SMS: "75.00"} and result["totals"]["revenue"] == "75.00"
+    assert result["built_through"] == "2026-11-22"
+
+
+def test_a_cancellation_after_the_build(session, sale):
+    world, order_id = sale
+    rebuild(session, world.site)
+    assert report(session, world.site)["totals"]["revenue"] == "100.00"
+    session.get(Order, order_id).status = "cancelled"
+    session.commit()
+    result = report(session, world.site, model="linear")
+    assert result["totals"]["revenue"] == "0.00" and revenue(result) == {}
+
+
+def test_a_cancelled_first_order_makes_the_next_one_a_new_customer(session, world):
+    visitor = world.visitor()
+    world.visit(visitor, "2026-11-10 14:00", *SMS)
+    first = world.order("2026-11-10 15:00", "30.00", visitor=visitor)
+    world.order("2026-11-20 15:00", "50.00", visitor=visitor)
+    world.commit()
+    rebuild(session, world.site)
+    assert report(session, world.site)["totals"]["new_customers"] == "0.00"
+    session.get(Order, first).status = "cancelled"
+    session.commit()
+    assert report(session, world.site)["totals"]["new_customers"] == "1.00"
+
+
+def test_a_person_merge_after_the_build(session, world):
+    laptop_owner, phone_owner = world.person(), world.person()  # the laptop's person survives
+    phone, laptop = world.visitor(phone_owner), world.visitor(laptop_owner)
+    world.visit(phone, "2026-11-18 15:00", *SMS)
+    world.visit(laptop, "2026-11-20 14:00")
+    order = world.order("2026-11-20 15:00", "60.00", visitor=laptop, person=laptop_owner)
+    world.commit()
+    rebuild(session, world.site)
+    assert revenue(report(session, world.site, model="first_click")) == {DIRECT: "60.00"}
+    merge_persons(session, phone_owner, laptop_owner)
+    session.commit()
+    assert session.scalar(select(Order.person_id).where(Order.id == order)) == laptop_owner
+    assert revenue(report(session, world.site, model="first_click")) == {SMS: "60.00"}
+    assert revenue(report(session, world.site, model="linear")) == {SMS: "30.00", DIRECT: "30.00"}
