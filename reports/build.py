@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from reports import credit, traffic
 from reports.attribution import ORDER_SCALE, SPLIT_MODELS, allocate_ints, int_weights
+from reports.bulk import bulk_insert
 from reports.credit import DIMENSIONS, UNATTRIBUTED_KEY, Key
 from reports.models import ReportBuild, ReportRollup
 from tracker.db import begin_write, utcnow
@@ -118,22 +119,6 @@ def _rollup_records(site_id: int, orders: Iterable[credit.CreditedOrder]) -> lis
         (site_id, day, ROLLUP_LOOKBACK, model, *key, units, revenue, new)
         for (day, model, key), (units, revenue, new) in sums.items()
     ]
-
-
-def bulk_insert(session: Session, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Append rows: COPY on PostgreSQL, one executemany elsewhere."""
-    if not rows:
-        return
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        cursor = connection.connection.driver_connection.cursor()
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    marks = ", ".join("?" for _ in columns)
-    fixed = [tuple(v.isoformat() if isinstance(v, date) else v for v in row) for row in rows]
-    connection.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", fixed)
 
 
 def built_through(session: Session, site: Site) -> date | None:
