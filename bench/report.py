@@ -6,8 +6,9 @@
 For each backend: a fresh database, `tracker demo`, `tracker reports build` over the whole range
 (wall time and the child's peak memory), the floor (one GROUP BY scan of sessions by UTM
 source/medium/campaign plus one of orders), and the median latency of `GET /api/reports/roi`
-for the whole range. Targets: build <= 10x floor, peak < 500 MB, demo of 1M sessions < 2 min
-on PostgreSQL, JSON report < 150 ms median.
+over varied 60-day and 30-day ranges and models inside the built days (no two consecutive
+requests alike). Targets: build <= 10x floor, peak < 500 MB, demo of 1M sessions < 2 min on
+PostgreSQL, JSON report < 150 ms median.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -76,7 +77,23 @@ def floor_seconds(url: str) -> float:
     return seconds
 
 
-def report_latency(env: dict[str, str], date_from: str, date_to: str) -> float:
+def report_ranges(first: date, last: date) -> list[tuple[str, date, date, str]]:
+    """Varied requests inside the built days: 60-day and 30-day windows at different offsets, models
+    cycling, so that no two consecutive requests are the same query."""
+    models = ("last_click", "linear", "time_decay", "first_click", "position_based", "last_non_direct")
+    requests = []
+    for i in range(REPORT_REQUESTS):
+        for days in (60, 30):
+            slack = (last - first).days + 1 - days
+            if slack < 0:
+                continue
+            start = first + timedelta(days=(i * 7) % (slack + 1))
+            requests.append((f"{days}d", start, start + timedelta(days=days - 1), models[i % len(models)]))
+    return requests
+
+
+def report_latency(env: dict[str, str], first: date, last: date) -> dict[str, float]:
+    """Median latency of GET /api/reports/roi per window length, over varied ranges and models."""
     from tracker import create_app
     from tracker.credentials import hash_token, new_token
     from tracker.db import session_factory
@@ -88,15 +105,17 @@ def report_latency(env: dict[str, str], date_from: str, date_to: str) -> float:
         session.add(ApiToken(name="bench", token_hash=hash_token(token), prefix=token[:8]))
         session.commit()
     client = app.test_client()
-    url = f"/api/reports/roi?site=demo.example&from={date_from}&to={date_to}"
     headers = {"Authorization": f"Bearer {token}"}
-    timings = []
-    for _ in range(REPORT_REQUESTS):
+    client.get(f"/api/reports/roi?site=demo.example&from={first}&to={last}", headers=headers)  # warm up
+    timings: dict[str, list[float]] = {}
+    for label, date_from, date_to, model in report_ranges(first, last):
+        url = f"/api/reports/roi?site=demo.example&from={date_from}&to={date_to}&model={model}"
         started = time.perf_counter()
         response = client.get(url, headers=headers)
-        timings.append(time.perf_counter() - started)
+        timings.setdefault(label, []).append(time.perf_counter() - started)
         assert response.status_code == 200, response.get_data(as_text=True)
-    return statistics.median(timings[1:])
+        assert response.get_json()["built_through"] == last.isoformat()
+    return {label: statistics.median(values) for label, values in timings.items()}
 
 
 def bench(backend: str, args, workdir: Path) -> None:
@@ -108,16 +127,20 @@ def bench(backend: str, args, workdir: Path) -> None:
         demo_s, demo_mb, _ = run([*TRACKER, "demo", "--sessions", str(args.sessions), "--orders",
                                   str(args.orders), "--days", str(args.days)], env)
         today = datetime.now(UTC).astimezone(ZoneInfo("America/New_York")).date()
-        date_from, date_to = (today - timedelta(days=args.days + 1)).isoformat(), today.isoformat()
+        first = today - timedelta(days=args.days + 1)
+        date_from, date_to = first.isoformat(), today.isoformat()
         build_args = ["reports", "build", "--site", "demo.example", "--from", date_from, "--to", date_to]
         build_s, build_mb, _ = run([*TRACKER, *build_args], env)
         floor_s = floor_seconds(url)
-        latency = report_latency(env, date_from, date_to)
+        latency = report_latency(env, first, today)
         print(f"[{backend}] demo {args.sessions} sessions: {demo_s:.1f} s (peak {demo_mb:.0f} MB)")
         print(f"[{backend}] build {date_from}..{date_to}: {build_s:.2f} s (peak {build_mb:.0f} MB)")
         print(f"[{backend}] floor (GROUP BY sessions + orders): {floor_s:.2f} s; "
               f"build/floor = {build_s / floor_s:.1f}x")
-        print(f"[{backend}] GET /api/reports/roi over {args.days + 2} days: median {latency * 1000:.0f} ms")
+        for label, median in latency.items():
+            print(f"[{backend}] GET /api/reports/roi, {REPORT_REQUESTS} varied {label} ranges: "
+                  f"median {median * 1000:.0f} ms")
+        print(f"[{backend}] load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         sys.stdout.flush()
     finally:
         drop()
