@@ -84,7 +84,7 @@ class Writer:
         # Counters, not a shared `+= 1`, so request threads need no lock to keep them.
         self._arrivals = itertools.count(1)
         self._dropouts = itertools.count(1)
-        self._arrived = self._dropped = self._released = 0
+        self._arrived = self._dropped = self._released = self._last_batch = 0
 
     def arrive(self) -> None:
         """A page view request started; it will call `store(..., counted=True)` or `drop()`."""
@@ -172,10 +172,15 @@ class Writer:
             else:
                 self._commit(tickets, write)
             self._released += sum(1 for ticket in tickets if ticket.counted)
+            self._last_batch = len(tickets)
 
     def _gather(self, deadline: float) -> None:
-        """Wait (lock held) until every page view in flight has queued, or until `deadline`."""
-        target = min(self._arrived - self._dropped - self._released, BATCH_LIMIT)
+        """Wait (lock held) until every page view in flight has queued, or until `deadline`.
+
+        In flight: those counted between arrival and answer, and at least as many as the last
+        batch answered (a wave of keep-alive clients whose next requests are still being read)."""
+        in_flight = self._arrived - self._dropped - self._released
+        target = min(max(in_flight, self._last_batch), BATCH_LIMIT)
         if len(self._queue) >= target:
             return
         self._target = target
