@@ -329,9 +329,10 @@ def main() -> None:
           f"{args.rounds} x {args.seconds}s per app, alternating; {os.cpu_count()} CPUs; "
           f"load average {os.getloadavg()[0]:.2f}")
     for backend in args.backends.split(","):
+        before = os.getloadavg()[0]
         r = bench(backend.strip(), args.seconds, args.rounds)
         print(
-            f"\n[{r['backend']}]\n"
+            f"\n[{r['backend']}]  (load average {before:.2f} before, {os.getloadavg()[0]:.2f} after)\n"
             f"  bare endpoint   {r['bare_rps']:8.0f} req/s   p99 {r['bare_p99_ms']:6.1f} ms\n"
             f"  collector       {r['collector_rps']:8.0f} req/s   p99 {r['collector_p99_ms']:6.1f} ms\n"
             f"  ratio           {r['ratio']:8.2f}\n"
