@@ -106,12 +106,15 @@ def logged_in_client(app):
     return client
 
 
-def timed(client, url: str, requests: int) -> tuple[float, float, int]:
-    """(median ms, p90 ms, response bytes); the first request warms caches and is dropped."""
+def timed(client, url: str | list[str], requests: int) -> tuple[float, float, int]:
+    """(median ms, p90 ms, response bytes); the first request warms caches and is dropped.
+
+    Given a list of URLs, the requests cycle through them (varied ranges and models)."""
+    urls = [url] if isinstance(url, str) else url
     timings, size = [], 0
-    for _ in range(requests + 1):
+    for n in range(requests + 1):
         started = time.perf_counter()
-        response = client.get(url)
+        response = client.get(urls[n % len(urls)])
         body = response.get_data()
         timings.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, (url, response.status_code)
@@ -138,6 +141,7 @@ def report_alone(app, site_id: str, args) -> float:
 
 def bench(backend: str, args, workdir: Path) -> None:
     from reports.build import build_site
+    from reports.roi import site_today
     from tracker import create_app
     from tracker.db import session_factory
     from tracker.migrate import upgrade
@@ -161,8 +165,17 @@ def bench(backend: str, args, workdir: Path) -> None:
             started = time.perf_counter()
             build_site(db, site, today - timedelta(days=DAYS + 1), today)
             print(f"[{backend}] reports build, {DAYS + 2} days: {time.perf_counter() - started:.1f} s")
+        today_local = site_today(site)
+        models = ("last_click", "linear", "time_decay", "first_click", "position_based")
+        varied = [
+            f"/reports/roi?site={site_id}&from={today_local - timedelta(days=30 + k)}"
+            f"&to={today_local - timedelta(days=1 + k)}&model={models[k % len(models)]}"
+            "&by=source,medium,campaign"
+            for k in range(3)  # inside the built days
+        ]
         for label, path in (
             ("GET /reports/roi (rollups)", roi),
+            ("GET /reports/roi (rollups, 30 days at 3 offsets x 3 models)", varied),
             ("GET /reports/roi.csv (rollups)", roi.replace("/reports/roi?", "/reports/roi.csv?")),
             ("GET / Mission Control", f"/?site={site_id}"),
         ):
