@@ -35,6 +35,8 @@ MIN_LOOKBACK, MAX_LOOKBACK = 1, 365
 DEFAULT_DAYS = 30
 MAX_RANGE_DAYS = 3 * 366
 DEFAULT_BY = ("source", "medium", "campaign")
+# Days the rollups cannot answer are computed from the raw tables in at most this many spans.
+MAX_LIVE_SPANS = 3
 
 
 class ReportQueryError(ValueError):
@@ -215,9 +217,13 @@ def credit_by(
     live_orders = 0
     live_revenue = 0
     live_new = 0
-    for first, last in build.runs(live_days):
+    spans = build.runs(live_days)
+    if len(spans) > MAX_LIVE_SPANS:  # one set of queries over them all beats many small ones
+        spans = [(spans[0][0], spans[-1][1])]
+    for first, last in spans:
         start, end = credit.range_bounds(first, last, query.tz)
         orders = credit.credited_orders(session, query.site, start, end, query.lookback)
+        orders = [o for o in orders if o.day in live_days]
         for key, values in credit.credit_rows(orders, query.model, keyfunc).items():
             row = rows[key]
             for i in range(3):

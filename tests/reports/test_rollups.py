@@ -149,3 +149,24 @@ def test_a_person_merge_after_the_build(session, world):
     assert session.scalar(select(Order.person_id).where(Order.id == order)) == laptop_owner
     assert revenue(report(session, world.site, model="first_click")) == {SMS: "60.00"}
     assert revenue(report(session, world.site, model="linear")) == {SMS: "30.00", DIRECT: "30.00"}
+
+
+def test_many_changed_days_mix_with_the_rollups_of_the_others(session, world):
+    visitor = world.visitor()
+    orders = {}
+    for day in (10, 12, 14, 16, 18):
+        world.visit(visitor, f"2026-11-{day} 14:00", *SMS)
+        orders[day] = world.order(f"2026-11-{day} 15:00", "10.00", visitor=visitor)
+    world.commit()
+    rebuild(session, world.site)
+    span = {"from": "2026-11-01", "to": "2026-11-22"}
+    assert report(session, world.site, **span)["totals"]["revenue"] == "50.00"
+    session.get(Order, orders[10]).status = "cancelled"
+    session.get(Order, orders[12]).total_minor = 2000
+    session.get(Order, orders[14]).status = "voided"
+    session.get(Order, orders[18]).status = "refunded"
+    session.commit()
+    result = report(session, world.site, model="linear", **span)
+    assert (result["totals"]["revenue"], result["totals"]["orders"]) == ("30.00", "2.00")
+    assert revenue(result) == {SMS: "30.00"}
+    assert result["totals"]["new_customers"] == "1.00"  # the order of the 12th is now the first sale
