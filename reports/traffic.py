@@ -145,7 +145,8 @@ def build_traffic(session: Session, site: Site, date_from: date, date_to: date) 
     day = local_date(dialect, s.started_at, tz, history, end).label("day")
     for index, level in enumerate(LEVELS):
         base = (
-            select(day, s.started_at, s.visitor_id, *(SESSION_DIMS[d].label(d) for d in level))
+            select(day, s.started_at, s.visitor_id,
+                   *(_sortable(SESSION_DIMS[d], dialect).label(d) for d in level))
             .where(*visits)
             .subquery("visits")
         )
@@ -168,6 +169,11 @@ def build_traffic(session: Session, site: Site, date_from: date, date_to: date) 
         bulk_insert(session, ReportVisitors.__tablename__,
                     ["site_id", "level", "day", "prev_day", *DIMENSIONS, "visitors"],
                     session.execute(counted).all())
+
+
+def _sortable(column, dialect: str):
+    """Byte order for sorting on PostgreSQL: its locale compares far slower; equality is the same."""
+    return column.collate("C") if dialect == "postgresql" else column
 
 
 def _day_param(dialect: str, day: date):
