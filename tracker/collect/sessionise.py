@@ -68,21 +68,22 @@ class Appender:
             if engine.dialect.name == "postgresql":
                 self._held.dbapi_connection.autocommit = True
         dbapi = self._held.dbapi_connection
-        try:
-            if engine.dialect.name == "sqlite":
-                with _sqlite_writer_lock(engine):
+        if engine.dialect.name == "sqlite":
+            with _sqlite_writer_lock(engine):
+                try:
                     dbapi.execute("BEGIN IMMEDIATE")
-                    try:
-                        raw_hits.append(dbapi, "sqlite", hits)
-                    except BaseException:
-                        dbapi.execute("ROLLBACK")
-                        raise
+                    raw_hits.append(dbapi, "sqlite", hits)
                     dbapi.execute("COMMIT")
-                return
+                except BaseException:
+                    if dbapi.in_transaction:
+                        dbapi.execute("ROLLBACK")
+                    raise
+            return
+        try:
             raw_hits.append(dbapi, engine.dialect.name, hits)
         except BaseException:
             held, self._held = self._held, None
-            held.invalidate()  # whatever state it is in, a fresh connection is the safe retry
+            held.invalidate()  # lost or broken: a fresh connection is the safe retry
             raise
 
     def release(self) -> None:
