@@ -5,6 +5,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from tracker.collect.hits import Hit
 from tracker.collect.sessionise import append, drain, write
@@ -153,3 +154,59 @@ def test_many_clients_at_once_every_acknowledged_page_view_is_stored(app, sessio
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Pageview)) == 200
     assert [s[2] for n in range(8) for s in sessions_of(session, f"c-{n}")] == [25] * 8
+
+
+def _app_on(url, tmp_path):
+    from tests.conftest import TEST_SECRET_KEY
+    from tracker import create_app
+
+    return create_app(
+        {
+            "TRACKER_DATABASE_URL": url,
+            "TRACKER_SECRET_KEY": TEST_SECRET_KEY,
+            "TRACKER_INSTANCE_PATH": str(tmp_path / "instance"),
+        }
+    )
+
+
+def _post(app, site_id):
+    body = {"site": site_id, "url": "https://shop.example/", "visitor": "v-1"}
+    return app.test_client().post("/collect", data=json.dumps(body), headers={"User-Agent": IPHONE})
+
+
+def test_a_database_that_refuses_the_write_gets_503_not_202(make_database, tmp_path):
+    from sqlalchemy import text
+
+    from tracker.migrate import upgrade
+    from tracker.sites import create_site
+
+    url = make_database("refusing")
+    upgrade(url)
+    broken = _app_on(url, tmp_path)
+    engine = get_engine(broken)
+    with Session(engine) as db:
+        public_id = create_site(db, "shop.example").public_id
+        db.commit()
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE pageviews"))
+        conn.execute(text("DROP TABLE hits"))
+    try:
+        response = _post(broken, public_id)
+        assert response.status_code == 503
+        assert response.get_json()["error"]
+        assert response.headers["Retry-After"] == "5"
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+    finally:
+        broken.extensions["tracker.collect.writer"].close()
+        engine.dispose()
+
+
+def test_a_database_that_cannot_be_read_gets_503_not_500(make_database, tmp_path):
+    url = make_database("unmigrated")  # no tables at all: the site lookup fails
+    broken = _app_on(url, tmp_path)
+    try:
+        response = _post(broken, "site-1")
+        assert response.status_code == 503
+        assert response.get_json()["error"]
+    finally:
+        get_engine(broken).dispose()

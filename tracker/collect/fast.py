@@ -12,6 +12,8 @@ import io
 import json
 import logging
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from tracker.collect.agents import USER_AGENT_LENGTH, parse_agent
 from tracker.collect.beacon import MAX_BODY_BYTES, InvalidEvent, loads, parse_beacon
 from tracker.collect.hits import Hit
@@ -53,6 +55,9 @@ class CollectFastPath:
         hit = None
         try:
             hit = self._hit(environ)
+        except SQLAlchemyError as exc:  # the site lookup cannot reach the database
+            log.warning("collector site lookup failed: %s", exc)
+            return self._unavailable(start_response)
         finally:
             if not hit:  # nothing to store (or an exception): no longer in flight for the writer
                 self.writer.drop()
@@ -64,9 +69,12 @@ class CollectFastPath:
             self.writer.store([hit], counted=True)
         except StoreUnavailable as exc:
             log.warning("collector store failed: %s", exc.__cause__ or exc)
-            start_response("503 SERVICE UNAVAILABLE", list(self.unavailable))
-            return [self.unavailable_body]
+            return self._unavailable(start_response)
         return self._accepted(start_response)
+
+    def _unavailable(self, start_response):
+        start_response("503 SERVICE UNAVAILABLE", list(self.unavailable))
+        return [self.unavailable_body]
 
     def _hit(self, environ) -> Hit | bool | None:
         """The page view to store; False: accepted and not stored; None: for the Flask app."""
