@@ -104,8 +104,15 @@ def local_date(dialect: str, column, tz: ZoneInfo, start: datetime, end: datetim
     return case(*whens, else_=shifted(offset))
 
 
-def build_traffic(session: Session, site: Site, date_from: date, date_to: date) -> None:
-    """Rewrite the sessions and visitors rollups of local days date_from..date_to (no commit)."""
+def build_traffic(
+    session: Session, site: Site, date_from: date, date_to: date,
+    levels: Sequence[int] | None = None, sessions: bool = True,
+) -> None:
+    """Rewrite the sessions and visitors rollups of local days date_from..date_to (no commit).
+
+    `levels` and `sessions` pick a part (all by default).
+    """
+    levels = range(len(LEVELS)) if levels is None else levels
     from reports.credit import range_bounds
 
     tz = ZoneInfo(site.timezone)
@@ -114,9 +121,12 @@ def build_traffic(session: Session, site: Site, date_from: date, date_to: date) 
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":  # group in memory (hash) rather than sorting through temporary files
         session.execute(text(f"SET LOCAL work_mem = '{BUILD_WORK_MEM}'"))
-    for model in (ReportSessions, ReportVisitors):
-        session.execute(delete(model).where(model.site_id == site.id, model.day >= date_from,
-                                            model.day <= date_to))
+    if sessions:
+        r = ReportSessions
+        session.execute(delete(r).where(r.site_id == site.id, r.day >= date_from, r.day <= date_to))
+    session.execute(delete(ReportVisitors).where(
+        ReportVisitors.site_id == site.id, ReportVisitors.level.in_(list(levels)),
+        ReportVisitors.day >= date_from, ReportVisitors.day <= date_to))
     s = TrackedSession
     dims = list(SESSION_DIMS.values())
     day = local_date(dialect, s.started_at, tz, start, end).label("day")
@@ -127,10 +137,11 @@ def build_traffic(session: Session, site: Site, date_from: date, date_to: date) 
         site_col = type_coerce(literal_column("+sessions.site_id"), Integer())
         started_col = type_coerce(literal_column("+sessions.started_at"), UTCDateTime())
     in_range = (site_col == site.id, started_col >= start, started_col < end)
-    per_day = select(literal(site.id), day, *dims, func.count()).where(*in_range).group_by(day, *dims)
-    # Selected, then copied back: PostgreSQL plans no parallel scan for INSERT ... SELECT.
-    bulk_insert(session, ReportSessions.__tablename__, ["site_id", "day", *DIMENSIONS, "sessions"],
-                session.execute(per_day).all())
+    if sessions:
+        per_day = select(literal(site.id), day, *dims, func.count()).where(*in_range).group_by(day, *dims)
+        # Selected, then copied back: PostgreSQL plans no parallel scan for INSERT ... SELECT.
+        bulk_insert(session, ReportSessions.__tablename__, ["site_id", "day", *DIMENSIONS, "sessions"],
+                    session.execute(per_day).all())
 
     # Per level: each visitor's sessions (with the history before the range, for the visitors
     # active in it) in time order, and a session's previous day in the same row. Only a visitor's
@@ -143,7 +154,8 @@ def build_traffic(session: Session, site: Site, date_from: date, date_to: date) 
     if first_visit < start:
         visits.append(s.visitor_id.in_(select(s.visitor_id).where(*in_range)))
     day = local_date(dialect, s.started_at, tz, history, end).label("day")
-    for index, level in enumerate(LEVELS):
+    for index in levels:
+        level = LEVELS[index]
         base = (
             select(day, s.started_at, s.visitor_id,
                    *(_sortable(SESSION_DIMS[d], dialect).label(d) for d in level))
