@@ -33,8 +33,9 @@ BATCH_LIMIT = 2000
 GATHER_DELAY = 0.001
 # How long a request waits for its commit before answering 503 (nothing acknowledged).
 WAIT_TIMEOUT = 30.0
-# Requests pausing this long count as idle: time to sessionise waiting hits.
-IDLE_SESSIONISE = 0.25
+# Requests pausing this long count as idle: time to sessionise waiting hits (long enough that a
+# worker left with few clients during a burst does not take CPU from one still serving many).
+IDLE_SESSIONISE = 1.0
 # Hits sessionised per transaction by a writer between requests: small enough that requests
 # arriving meanwhile (and, on SQLite, other processes waiting for the write lock) wait briefly.
 IDLE_CHUNK = 1000
