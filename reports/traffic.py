@@ -10,8 +10,10 @@ levels is counted from the sessions themselves.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -55,6 +57,7 @@ SESSION_DIMS = {
 }
 Key = tuple[str, ...]
 BUILD_WORK_MEM = "128MB"
+STREAM_ROWS = 20_000
 
 
 def level_of(dims: Sequence[str]) -> int | None:
@@ -154,6 +157,9 @@ def build_traffic(
     if first_visit < start:
         visits.append(s.visitor_id.in_(select(s.visitor_id).where(*in_range)))
     day = local_date(dialect, s.started_at, tz, history, end).label("day")
+    if dialect == "sqlite":
+        _levels_in_python(session, site, date_from, levels, day, visits)
+        return
     for index in levels:
         level = LEVELS[index]
         base = (
@@ -181,6 +187,51 @@ def build_traffic(
         bulk_insert(session, ReportVisitors.__tablename__,
                     ["site_id", "level", "day", "prev_day", *DIMENSIONS, "visitors"],
                     session.execute(counted).all())
+
+
+def _levels_in_python(
+    session: Session, site: Site, date_from: date, levels: Sequence[int], day, visits
+) -> None:
+    """The same counts in one streamed pass in visitor order (SQLite sorts far slower than this)."""
+    s = TrackedSession
+    rows = session.connection().execute(
+        select(s.visitor_id, day, *SESSION_DIMS.values())
+        .where(*visits)
+        .order_by(s.visitor_id, s.started_at)
+        .with_hint(s, "INDEXED BY ix_sessions_visitor_id_started_at", "sqlite")
+    )
+    first = date_from.isoformat()
+    # A row's key in each level: () for the totals, else its dimension values (offset by the
+    # visitor id and day at the front of the row).
+    getters = [
+        itemgetter(*(DIMENSIONS.index(d) + 2 for d in LEVELS[index])) if LEVELS[index] else _no_key
+        for index in levels
+    ]
+    counts: list[dict] = [defaultdict(int) for _ in levels]
+    work = list(zip(getters, counts, strict=True))
+    current, seen = None, []
+    for row in (row for chunk in rows.partitions(STREAM_ROWS) for row in chunk):
+        row_day = row[1]
+        if row[0] != current:
+            current, seen = row[0], [{} for _ in levels]
+        for (getter, count), last in zip(work, seen):  # noqa: B905 (same length by construction)
+            key = getter(row)
+            prev = last.get(key)
+            last[key] = row_day
+            if (prev is None or prev < row_day) and row_day >= first:
+                count[(row_day, prev, key)] += 1
+    out = []
+    for index, count in zip(levels, counts, strict=True):
+        level = LEVELS[index]
+        for (row_day, prev, key), n in count.items():
+            values = dict(zip(level, key if len(level) > 1 else (key,) * len(level), strict=True))
+            out.append((site.id, index, row_day, prev, *(values.get(d, "") for d in DIMENSIONS), n))
+    bulk_insert(session, ReportVisitors.__tablename__,
+                ["site_id", "level", "day", "prev_day", *DIMENSIONS, "visitors"], out)
+
+
+def _no_key(_row) -> tuple:
+    return ()
 
 
 def _sortable(column, dialect: str):
