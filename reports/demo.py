@@ -280,10 +280,11 @@ def _costs(conn: Connection, rng: random.Random, site_id: int, first: date, last
 
 def _wipe(conn: Connection, site_id: int) -> None:
     """Remove the demo site's previous rows so a rerun gives the same picture."""
-    from reports.models import ReportBuild, ReportRollup
+    from reports.models import ReportBuild, ReportRollup, ReportSessions, ReportVisitors
     from tracker.models import Cost, Order, Pageview, Person, Refund, TrackedSession, Visitor
 
-    for model in (ReportRollup, ReportBuild, Refund, Order, Cost, Pageview, TrackedSession, Visitor, Person):
+    for model in (ReportRollup, ReportSessions, ReportVisitors, ReportBuild, Refund, Order, Cost, Pageview,
+                  TrackedSession, Visitor, Person):
         conn.execute(delete(model).where(model.site_id == site_id))
 
 

@@ -170,3 +170,18 @@ def test_many_changed_days_mix_with_the_rollups_of_the_others(session, world):
     assert (result["totals"]["revenue"], result["totals"]["orders"]) == ("30.00", "2.00")
     assert revenue(result) == {SMS: "30.00"}
     assert result["totals"]["new_customers"] == "1.00"  # the order of the 12th is now the first sale
+
+
+def test_local_days_follow_daylight_saving(session, world):
+    visitor = world.visitor()
+    # New York leaves daylight saving at 06:00 UTC on 2026-11-01: that local day lasts 25 hours.
+    world.visit(visitor, "2026-11-01 04:30", *SMS)  # 00:30 EDT on the 1st
+    world.visit(visitor, "2026-11-02 04:30", *EMAIL)  # 23:30 EST on the 1st
+    world.visit(visitor, "2026-11-02 05:30", *SMS)  # 00:30 EST on the 2nd
+    world.commit()
+    rebuild(session, world.site, "2026-10-25", "2026-11-05")
+    first = report(session, world.site, **{"from": "2026-11-01", "to": "2026-11-01"})
+    assert (first["totals"]["sessions"], first["totals"]["visitors"]) == (2, 1)
+    both = report(session, world.site, **{"from": "2026-11-01", "to": "2026-11-02"})
+    rows = {(r["source"], r["medium"], r["campaign"]): r for r in both["rows"]}
+    assert (rows[SMS]["sessions"], rows[SMS]["visitors"], both["totals"]["visitors"]) == (2, 1, 1)
