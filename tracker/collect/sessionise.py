@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
@@ -117,11 +118,19 @@ def sessionise_backlog(engine: Engine, limit: int = CLAIM_LIMIT) -> int:
 
 
 def drain(engine: Engine, limit: int = CLAIM_LIMIT) -> int:
-    """Sessionise every waiting hit (for tests, the benchmark and operators); returns how many."""
+    """Sessionise every waiting hit (for tests, the benchmark and operators); returns how many this
+    call sessionised. Hits another process has claimed are waited for, so on return `hits` is
+    empty and every page view acknowledged before the call is in `pageviews`."""
     total = 0
-    while count := sessionise_backlog(engine, limit):
+    while True:
+        count = sessionise_backlog(engine, limit)
         total += count
-    return total
+        if count:
+            continue
+        with engine.connect() as conn:
+            if conn.exec_driver_sql("SELECT 1 FROM hits LIMIT 1").first() is None:
+                return total
+        time.sleep(0.05)  # claimed by another process, not yet committed
 
 
 @contextmanager
