@@ -75,7 +75,8 @@ def build_site(
         bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, _rollup_records(site.id, orders))
         if alongside is None:
             traffic.build_traffic(session, site, chunk_start, chunk_end)
-        else:
+        else:  # sessions per day here, visitors there
+            traffic.build_traffic(session, site, chunk_start, chunk_end, levels=(), sessions=True)
             alongside.result()  # committed; the days count as built only with this chunk's commit
         session.execute(
             delete(ReportBuild).where(
@@ -108,7 +109,7 @@ def _traffic_alongside(session: Session, site_id: int, first: date, last: date) 
 
     def work() -> None:
         with Session(engine) as other:
-            traffic.build_traffic(other, other.get(Site, site_id), first, last)
+            traffic.build_traffic(other, other.get(Site, site_id), first, last, sessions=False)
             other.commit()
 
     pool = ThreadPoolExecutor(max_workers=1)
