@@ -190,9 +190,9 @@ def attributed_rows(
     Built days that nothing changed since are read from the rollups (default lookback, split
     models); the other days are computed from the raw tables.
     """
-    rows, totals = credit_by(session, query, query.by, cov)
     from reports import build
 
+    rows, totals = credit_by(session, query, query.by, cov)
     return rows, totals, build.built_through(session, query.site)
 
 
@@ -202,9 +202,8 @@ def credit_by(
     """Credit per row (keys start with the local day when `per_day`) and the range's totals."""
     from reports import build
 
-    all_days = list(build.days_between(query.date_from, query.date_to))
     rows: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
-    live_days: set[date] = set(all_days)
+    live_days: set[date] = set(build.days_between(query.date_from, query.date_to))
     if query.lookback == build.ROLLUP_LOOKBACK and query.model != "full_impact":
         if cov is None:
             cov = build.coverage(session, query.site, query.date_from, query.date_to)
