@@ -185,3 +185,20 @@ def test_local_days_follow_daylight_saving(session, world):
     both = report(session, world.site, **{"from": "2026-11-01", "to": "2026-11-02"})
     rows = {(r["source"], r["medium"], r["campaign"]): r for r in both["rows"]}
     assert (rows[SMS]["sessions"], rows[SMS]["visitors"], both["totals"]["visitors"]) == (2, 1, 1)
+
+
+@pytest.mark.parametrize(("model", "lookback"), [
+    ("full_impact", "30"), ("linear", "60"), ("first_click", "1"), ("time_decay", "30"),
+    ("position_based", "30"),
+])
+def test_a_build_changes_no_answer(session, returning, model, lookback):
+    returning.order("2026-11-10 17:00", "25.00", visitor=returning.visitor())  # unattributed
+    returning.commit()
+    args = {"from": "2026-11-01", "to": "2026-11-22", "model": model, "lookback": lookback}
+    before = report(session, returning.site, **args)
+    rebuild(session, returning.site)
+    after = report(session, returning.site, **args)
+    assert after["built_through"] == "2026-11-22"
+    assert {**after, "built_through": None} == before
+    for by in ("channel", "source,medium,campaign,content,term"):
+        assert report(session, returning.site, by=by, **args)["totals"] == before["totals"]
