@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from reports import credit, traffic
@@ -167,6 +167,7 @@ class Coverage:
 
     built: dict[date, tuple[datetime, int]] = field(default_factory=dict)  # day: (built_at, sessions mark)
     stale: set[date] = field(default_factory=set)  # built, but an order, refund or touch changed since
+    late_days: set[date] = field(default_factory=set)  # built, then a session of that day arrived
     traffic_current: bool = False
 
     def clean(self, date_from: date, date_to: date) -> list[date]:
@@ -233,15 +234,47 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
         .where(s.id > mark, s.site_id == site.id, s.started_at >= start - window, s.started_at < end)
         .order_by(s.id)
     ).all()
-    late_in_range = False
     for sid, started in late:
-        late_in_range = late_in_range or started >= start
         first = credit.local_day(started, tz)
+        if result.built.get(first, (None, sid))[1] < sid:
+            result.late_days.add(first)  # its day's traffic was counted without it
         for day in days_between(max(first, date_from), min(first + window + timedelta(days=1), date_to)):
             if result.built.get(day, (None, sid))[1] < sid:
                 result.stale.add(day)
-    result.traffic_current = len(result.built) == (date_to - date_from).days + 1 and not late_in_range
+    result.traffic_current = len(result.built) == (date_to - date_from).days + 1 and not result.late_days
     return result
+
+
+def refresh_site(session: Session, site: Site, on_day: Callable[[date], None] | None = None) -> int:
+    """Rebuild the built days that changed since (orders, refunds, merges, late sessions) and mark
+    the others current as of now, so that reports only look for changes since this run.
+
+    Returns the number of days rebuilt.
+    """
+    site_id = site.id
+    first, last = session.execute(
+        select(func.min(ReportBuild.day), func.max(ReportBuild.day)).where(
+            ReportBuild.site_id == site_id, ReportBuild.lookback == ROLLUP_LOOKBACK)
+    ).one()
+    if first is None:
+        return 0
+    checked_at = utcnow()
+    mark = session.scalar(select(func.coalesce(func.max(TrackedSession.id), 0)))
+    cov = coverage(session, site, first, last)
+    changed = set(cov.stale)
+    if cov.late_days:  # a late visit shifts its visitor's later days too: rebuild from there on
+        changed.update(days_between(min(cov.late_days), last))
+    rebuilt = sum(build_site(session, site, a, b, on_day) for a, b in runs(changed))
+    session.rollback()  # end the read transaction; the marks are written as one writer
+    begin_write(session)
+    session.execute(
+        update(ReportBuild)
+        .where(ReportBuild.site_id == site_id, ReportBuild.lookback == ROLLUP_LOOKBACK,
+               ReportBuild.built_at < checked_at)
+        .values(built_at=checked_at, sessions_mark=mark)
+    )
+    session.commit()
+    return rebuilt
 
 
 # --- reading -----------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ def _money(minor: int, currency: str) -> str:
 @user_errors
 def reports_build(site_ref: str | None, date_from, date_to) -> None:
     """Build the attribution rollups (default: yesterday in each site's time zone); safe to rerun."""
-    from reports.build import ROLLUP_LOOKBACK, build_site
+    from reports.build import ROLLUP_LOOKBACK, build_site, refresh_site
     from reports.roi import site_today
     from tracker.db import make_engine
     from tracker.models import Site
@@ -123,5 +123,9 @@ def reports_build(site_ref: str | None, date_from, date_to) -> None:
                     build_site(session, site, first, last, on_day=lambda _day: bar.update(1))
                 click.echo(f"Built {days} day(s) of rollups for {site.domain} ({first} to {last}, "
                            f"lookback {ROLLUP_LOOKBACK} days).")
+                refreshed = refresh_site(session, site)
+                if refreshed:
+                    click.echo(f"Rebuilt {refreshed} earlier day(s) of {site.domain} whose orders, refunds, "
+                               "people or visits changed since.")
     finally:
         engine.dispose()

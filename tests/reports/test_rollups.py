@@ -202,3 +202,38 @@ def test_a_build_changes_no_answer(session, returning, model, lookback):
     assert {**after, "built_through": None} == before
     for by in ("channel", "source,medium,campaign,content,term"):
         assert report(session, returning.site, by=by, **args)["totals"] == before["totals"]
+
+
+def test_the_nightly_build_rebuilds_days_that_changed_since(runner, session, sale):
+    from reports.models import ReportRollup
+    from tracker.cli import main
+
+    world, order_id = sale
+    site = world.site
+    args = ["reports", "build", "--site", site.domain, "--from", "2026-11-19", "--to", "2026-11-21"]
+    assert runner.invoke(main, args).exit_code == 0
+    session.get(Order, order_id).status = "cancelled"
+    late = world.visitor()
+    world.visit(late, "2026-11-19 15:00", *EMAIL)  # recorded after the build
+    world.commit()
+    nightly = runner.invoke(main, [*args[:4], "--from", "2026-11-22", "--to", "2026-11-22"])
+    assert nightly.exit_code == 0, nightly.output
+    assert "Rebuilt 4 earlier day(s)" in nightly.output  # from the late visit's day to the last built
+    session.expire_all()
+    revenue_20th = session.scalars(select(ReportRollup.revenue_minor).where(
+        ReportRollup.day == date(2026, 11, 20), ReportRollup.model == "last_click")).all()
+    assert sum(revenue_20th) == 0
+    cov = build.coverage(session, site, date(2026, 11, 19), date(2026, 11, 22))
+    assert not cov.stale and cov.traffic_current
+    result = report(session, site, **{"from": "2026-11-19", "to": "2026-11-22"})
+    assert (result["totals"]["revenue"], result["totals"]["sessions"]) == ("0.00", 2)
+
+
+def test_days_built_on_different_nights_stay_current(session, sale):
+    world, _ = sale
+    rebuild(session, world.site, "2026-11-18", "2026-11-19")
+    world.visit(world.visitor(), "2026-11-20 18:00", *EMAIL)  # the next day's visit, before its build
+    world.commit()
+    rebuild(session, world.site, "2026-11-20", "2026-11-20")
+    cov = build.coverage(session, world.site, date(2026, 11, 18), date(2026, 11, 20))
+    assert not cov.stale and cov.traffic_current
