@@ -75,8 +75,7 @@ def build_site(
         bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, _rollup_records(site.id, orders))
         if alongside is None:
             traffic.build_traffic(session, site, chunk_start, chunk_end)
-        else:  # sessions per day here, visitors there
-            traffic.build_traffic(session, site, chunk_start, chunk_end, levels=(), sessions=True)
+        else:
             alongside.result()  # committed; the days count as built only with this chunk's commit
         session.execute(
             delete(ReportBuild).where(
@@ -109,7 +108,7 @@ def _traffic_alongside(session: Session, site_id: int, first: date, last: date) 
 
     def work() -> None:
         with Session(engine) as other:
-            traffic.build_traffic(other, other.get(Site, site_id), first, last, sessions=False)
+            traffic.build_traffic(other, other.get(Site, site_id), first, last)
             other.commit()
 
     pool = ThreadPoolExecutor(max_workers=1)
