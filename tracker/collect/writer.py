@@ -156,7 +156,10 @@ class Writer:
                         ticket = self._queue.popleft()
                         tickets.append(ticket)
                         count += len(ticket.hits)
-                    if len(tickets) > 1 or self._queue:
+                    # Busy: more than one page view at a time (batched, queued, or still being
+                    # parsed), even when each commit is quick enough to carry just one.
+                    in_flight = self._arrived - self._dropped - self._released
+                    if len(tickets) > 1 or self._queue or in_flight > 1:
                         self._busy_at = now
                         busy = True
                     if now - checked > LEFTOVER_CHECK:
