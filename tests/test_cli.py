@@ -57,6 +57,16 @@ def test_secret_rotation_keeps_two(runner, session):
     assert kept == ["second", "third"]
 
 
+def test_orders_secret_that_does_not_decode_is_refused_and_keeps_the_old_ones(runner, session):
+    site_id = runner.invoke(main, ["sites", "add", "shop.example"]).stdout.strip().splitlines()[-1]
+    good = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    assert runner.invoke(main, ["sites", "secret", site_id, "orders", good]).exit_code == 0
+    for bad in ("whsec_not*base64!", "whsec_abc"):
+        result = runner.invoke(main, ["sites", "secret", site_id, "orders", bad])
+        _assert_one_sentence_error(result, "base64")
+    assert session.scalars(select(WebhookSecret.secret)).all() == [good]
+
+
 def test_unknown_provider_is_rejected(runner):
     site_id = runner.invoke(main, ["sites", "add", "shop.example"]).stdout.strip().splitlines()[-1]
     result = runner.invoke(main, ["sites", "secret", site_id, "paypal", "x"])

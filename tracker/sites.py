@@ -88,6 +88,13 @@ def add_secret(session: Session, site: Site, provider: str, secret: str) -> Webh
     secret = secret.strip()
     if not secret:
         raise SiteError("The secret is empty.")
+    if provider == "orders":
+        from tracker.webhooks.signatures import standard_key
+
+        if not standard_key(secret):
+            raise SiteError(
+                "An orders secret is whsec_ followed by the base64 signing key; this one does not decode."
+            )
     row = WebhookSecret(site_id=site.id, provider=provider, secret=secret)
     session.add(row)
     session.flush()
