@@ -152,7 +152,9 @@ def build_traffic(
         site_col = type_coerce(literal_column("+sessions.site_id"), Integer())
         started_col = type_coerce(literal_column("+sessions.started_at"), UTCDateTime())
     in_range = (site_col == site.id, started_col >= start, started_col < end)
-    if sessions:
+    # SQLite counts the sessions in its pass over the visitors (below) rather than sorting them.
+    in_pass = dialect == "sqlite" and bool(levels)
+    if sessions and not in_pass:
         per_day = select(literal(site.id), day, *dims, func.count()).where(*in_range).group_by(day, *dims)
         _insert_from(session, ReportSessions.__table__, ["site_id", "day", *DIMENSIONS, "sessions"], per_day)
 
@@ -168,7 +170,7 @@ def build_traffic(
         visits.append(s.visitor_id.in_(select(s.visitor_id).where(*in_range)))
     day = _build_day(dialect, s.started_at, tz, history, end).label("day")
     if dialect == "sqlite":
-        _levels_in_python(session, site, date_from, levels, day, visits)
+        _levels_in_python(session, site, date_from, levels, day, visits, sessions)
         return
     for index in levels:
         level = LEVELS[index]
@@ -208,9 +210,11 @@ def _insert_from(session: Session, table, columns: list[str], query) -> None:
 
 
 def _levels_in_python(
-    session: Session, site: Site, date_from: date, levels: Sequence[int], day, visits
+    session: Session, site: Site, date_from: date, levels: Sequence[int], day, visits,
+    sessions: bool = False,
 ) -> None:
-    """The same counts in one streamed pass in visitor order (SQLite sorts far slower than this)."""
+    """The same counts in one streamed pass in visitor order (SQLite sorts far slower than this);
+    with `sessions`, the sessions per day and row of the range too."""
     s = TrackedSession
     rows = session.connection().execute(
         select(s.visitor_id, day, *SESSION_DIMS.values())
@@ -228,8 +232,11 @@ def _levels_in_python(
     counts: list[dict] = [defaultdict(int) for _ in levels]
     work = list(zip(getters, counts, strict=True))
     current, seen = None, []
+    per_day: dict[tuple, int] = defaultdict(int)
     for row in (row for chunk in rows.partitions(STREAM_ROWS) for row in chunk):
         row_day = row[1]
+        if sessions and row_day >= first:
+            per_day[tuple(row[1:])] += 1
         if row[0] != current:
             current, seen = row[0], [{} for _ in levels]
         for (getter, count), last in zip(work, seen):  # noqa: B905 (same length by construction)
@@ -246,6 +253,9 @@ def _levels_in_python(
             out.append((site.id, index, row_day, prev, *(values.get(d, "") for d in DIMENSIONS), n))
     bulk_insert(session, ReportVisitors.__tablename__,
                 ["site_id", "level", "day", "prev_day", *DIMENSIONS, "visitors"], out)
+    if sessions:
+        bulk_insert(session, ReportSessions.__tablename__, ["site_id", "day", *DIMENSIONS, "sessions"],
+                    [(site.id, *key, n) for key, n in per_day.items()])
 
 
 def _no_key(_row) -> tuple:
