@@ -162,8 +162,7 @@ def _rollup_records(site_id: int, orders: Iterable[credit.CreditedOrder]) -> lis
         keys = [k for _, k in order.touches]
         for model in SPLIT_MODELS:
             weights = int_weights(model, touches, order.at)
-            units = allocate_ints(ORDER_SCALE, weights)
-            money = allocate_ints(order.net_minor, weights)
+            units, money = _split(ORDER_SCALE, weights), _split(order.net_minor, weights)
             for key, unit, minor in zip(keys, units, money, strict=True):
                 if unit or minor:
                     row = sums[(order.day, model, key)]
@@ -174,6 +173,21 @@ def _rollup_records(site_id: int, orders: Iterable[credit.CreditedOrder]) -> lis
         (site_id, day, ROLLUP_LOOKBACK, model, *key, units, revenue, new)
         for (day, model, key), (units, revenue, new) in sums.items()
     ]
+
+
+def _split(total: int, weights: list[int]) -> list[int]:
+    """allocate_ints(total, weights), without its arithmetic for equal weights or a single touch."""
+    n = len(weights)
+    zeros = weights.count(0)
+    if zeros == n - 1:  # the whole amount to one touch
+        parts = [0] * n
+        parts[next(i for i, w in enumerate(weights) if w)] = total
+        return parts
+    if not zeros and weights.count(weights[0]) == n and total >= 0:
+        # Equal shares: the units left over go to the earliest touches (largest remainder's tie rule).
+        whole, left = divmod(total, n)
+        return [whole + 1] * left + [whole] * (n - left)
+    return allocate_ints(total, weights)
 
 
 def built_through(session: Session, site: Site) -> date | None:
