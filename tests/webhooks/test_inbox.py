@@ -8,6 +8,7 @@ from tracker import create_app
 from tracker.cli import main
 from tracker.db import session_factory
 from tracker.webhooks.inbox import store
+from tracker.webhooks.sealing import unseal
 
 
 def test_the_exact_bytes_and_headers_are_kept(client, secrets, session, wh):
@@ -15,7 +16,8 @@ def test_the_exact_bytes_and_headers_are_kept(client, secrets, session, wh):
     headers = {**wh.shopify_headers(body, "orders/create"), "Cookie": "session=secret"}
     client.post(f"/webhooks/shopify/{secrets.public_id}", data=body, headers=headers)
     (delivery,) = wh.deliveries(session)
-    assert delivery.body == body and b"\\/products\\/cr\\u00e8me" in delivery.body
+    kept = unseal(client.application.config["TRACKER"].secret_key, delivery.body)
+    assert kept == body and b"\\/products\\/cr\\u00e8me" in kept
     assert delivery.headers["x-shopify-topic"] == "orders/create" and "cookie" not in delivery.headers
     assert (delivery.status, delivery.attempts, delivery.topic) == ("processed", 1, "orders/create")
 
@@ -26,7 +28,8 @@ def test_a_delivery_stored_but_never_processed_is_replayed(app, secrets, session
     with app.app_context():
         db = session_factory(app)()
         headers = wh.shopify_headers(body, "orders/create")
-        store(db, secrets.id, "shopify", "w-1", "orders/create", headers, body)
+        key = app.config["TRACKER"].secret_key
+        store(db, secrets.id, "shopify", "w-1", "orders/create", headers, body, key)
         db.close()
     assert wh.orders_of(session) == []
     listed = runner.invoke(main, args=["webhooks", "list"], catch_exceptions=False)
@@ -43,7 +46,8 @@ def test_a_store_retry_finishes_an_unprocessed_delivery(app, secrets, session, s
     with app.app_context():
         db = session_factory(app)()
         headers = wh.shopify_headers(body, "orders/create")
-        store(db, secrets.id, "shopify", "w-2", "orders/create", headers, body)
+        key = app.config["TRACKER"].secret_key
+        store(db, secrets.id, "shopify", "w-2", "orders/create", headers, body, key)
         db.close()
     response = send.shopify(None, webhook_id="w-2", body=body)
     assert response.status_code == 200 and response.get_json()["status"] == "processed"
@@ -112,3 +116,17 @@ def test_parallel_deliveries_of_one_order_count_once(app, secrets, session, wh):
     assert wh.net_minor(session, stored) == 19900 - 1000
     statuses = [d.status for d in wh.deliveries(session)]
     assert len(statuses) == 8 + 1 + 8 and set(statuses) == {"processed"}
+
+
+def test_buyer_emails_and_phones_are_not_stored_in_clear(client, secrets, session, wh):
+    order = wh.shopify_order()
+    order["phone"] = "+15555550123"
+    body = wh.php_json(order)
+    assert b"Jon.Snow@Example.com" in body
+    headers = wh.shopify_headers(body, "orders/create")
+    client.post(f"/webhooks/shopify/{secrets.public_id}", data=body, headers=headers)
+    (delivery,) = wh.deliveries(session)
+    stored = bytes(delivery.body)
+    for clear in (b"Jon.Snow@Example.com", b"jon.snow@example.com", b"5555550123"):
+        assert clear.lower() not in stored.lower()
+    assert delivery.status == "processed"

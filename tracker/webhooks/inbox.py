@@ -16,6 +16,7 @@ from tracker.webhooks import generic, shopify, stripe, woocommerce
 from tracker.webhooks.matching import insert_for
 from tracker.webhooks.orders import apply
 from tracker.webhooks.payload import InvalidOrder, MalformedPayload, parse_json
+from tracker.webhooks.sealing import UnreadableBody, seal, unseal
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,17 @@ class StoredHeaders(dict):
 
 
 def store(
-    session: Session, site_id: int, provider: str, key: str | None, topic: str | None, headers, body: bytes
+    session: Session,
+    site_id: int,
+    provider: str,
+    key: str | None,
+    topic: str | None,
+    headers,
+    body: bytes,
+    secret_key: str,
 ) -> tuple[int, str]:
-    """Insert the delivery and commit; a repeat of a known delivery key returns the existing row."""
+    """Insert the delivery (body sealed) and commit; a repeat of a known delivery key returns the
+    existing row."""
     kept = {k.lower(): v for k, v in headers.items() if k.lower() not in PRIVATE_HEADERS}
     key = key.strip()[:EXTERNAL_ID_LENGTH] if key and key.strip() else None
     begin_write(session)
@@ -63,7 +72,7 @@ def store(
             delivery_key=key,
             topic=(topic or "")[:64] or None,
             headers=kept,
-            body=body,
+            body=seal(secret_key, body),
             received_at=utcnow(),
             status="received",
             attempts=0,
@@ -123,8 +132,8 @@ def _process_once(session: Session, delivery_id: int, secret_key: str, force: bo
     site = session.get(Site, delivery.site_id)
     receiver = RECEIVERS[delivery.provider]
     try:
-        payload = parse_json(delivery.body)
-    except MalformedPayload as exc:
+        payload = parse_json(unseal(secret_key, delivery.body))
+    except (MalformedPayload, UnreadableBody) as exc:
         raise InvalidOrder(str(exc)) from None
     changes = receiver.parse(delivery.topic, payload, StoredHeaders(delivery.headers or {}), site)
     if changes is None:

@@ -73,7 +73,10 @@ def receive(provider: str, site_ref: str):
 
     topic, key = receiver.describe(request.headers, payload)
     try:
-        delivery_id, status = store(session, site.id, provider, key, topic, request.headers, body)
+        delivery_id, status = store(
+            session, site.id, provider, key, topic, request.headers, body,
+            current_app.config["TRACKER"].secret_key,
+        )
     except SQLAlchemyError as exc:
         session.rollback()
         return _unavailable(exc)
