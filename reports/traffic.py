@@ -233,18 +233,23 @@ def _levels_in_python(
     work = list(zip(getters, counts, strict=True))
     current, seen = None, []
     per_day: dict[tuple, int] = defaultdict(int)
-    for row in (row for chunk in rows.partitions(STREAM_ROWS) for row in chunk):
-        row_day = row[1]
-        if sessions and row_day >= first:
-            per_day[tuple(row[1:])] += 1
-        if row[0] != current:
-            current, seen = row[0], [{} for _ in levels]
-        for (getter, count), last in zip(work, seen):  # noqa: B905 (same length by construction)
-            key = getter(row)
-            prev = last.get(key)
-            last[key] = row_day
-            if (prev is None or prev < row_day) and row_day >= first:
-                count[(row_day, prev, key)] += 1
+    cursor = rows.cursor  # plain tuples: the columns need no conversion on SQLite
+    while chunk := cursor.fetchmany(STREAM_ROWS):
+        for row in chunk:
+            row_day = row[1]
+            counting = row_day >= first
+            if counting and sessions:
+                per_day[row[1:]] += 1
+            if row[0] != current:
+                current, seen = row[0], [{} for _ in levels]
+            for (getter, count), last in zip(work, seen):  # noqa: B905 (same length by construction)
+                key = getter(row)
+                prev = last.get(key)
+                if prev != row_day:  # in time order, so an earlier day (or none)
+                    last[key] = row_day
+                    if counting:
+                        count[(row_day, prev, key)] += 1
+    rows.close()
     out = []
     for index, count in zip(levels, counts, strict=True):
         level = LEVELS[index]
