@@ -21,5 +21,18 @@ def bulk_insert(session: Session, table: str, columns: Sequence[str], rows: Iter
                 copy.write_row(row)
         return
     marks = ", ".join("?" for _ in columns)
-    fixed = [tuple(v.isoformat() if isinstance(v, date) else v for v in row) for row in rows]
-    connection.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", fixed)
+    # Dates as ISO text, looking only at the columns that hold them (a column holds one type).
+    dated = [i for i in range(len(columns))
+             if isinstance(next((row[i] for row in rows if row[i] is not None), None), date)]
+    if dated:
+        rows = [_iso_dates(row, dated) for row in rows]
+    connection.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
+def _iso_dates(row: Sequence, dated: list[int]) -> tuple:
+    out = list(row)
+    for i in dated:
+        value = out[i]
+        if isinstance(value, date):
+            out[i] = value.isoformat()
+    return tuple(out)
