@@ -128,7 +128,6 @@ def roi():
         return _error_page("roi.html", str(exc)), 400
     filters, sort, descending, rows, subtotal = _shown_rows(query, report)
     base = _canonical(query, _state_params(filters, sort, descending))
-    today = site_today(choice.site)
 
     def link(**changes) -> str:
         params = {**base, **changes}
@@ -152,27 +151,34 @@ def roi():
     crumbs = _breadcrumbs(query, filters)
     return render_template(
         "roi.html",
+        **_page_context(choice, query, report, filters, sort, descending, sort_link),
+        rows=rows,
+        subtotal=subtotal,
+        metrics=METRICS,
+        drill_link=drill_link,
+        crumbs=crumbs,
+        csv_url=url_for("pages.roi_csv") + "?" + urlencode(base),
+        compare_url=url_for("pages.compare") + "?" + urlencode(base),
+    )
+
+
+def _page_context(choice, query, report, filters, sort, descending, sort_link) -> dict:
+    """What the ROI and comparison pages share: the site, the query pickers, filters and sorting."""
+    return dict(
         error=None,
         choice=choice,
         site_ref=choice.site.public_id,
         query=query,
         report=report,
-        rows=rows,
-        subtotal=subtotal,
         filters=filters,
         sort=sort,
         descending=descending,
-        metrics=METRICS,
+        sort_link=sort_link,
         labels=LABELS,
         presets=PRESETS,
-        preset=preset_for(query.date_from, query.date_to, today),
+        preset=preset_for(query.date_from, query.date_to, site_today(choice.site)),
         groupings=GROUPINGS,
         models=MODEL_LABELS,
-        sort_link=sort_link,
-        drill_link=drill_link,
-        crumbs=crumbs,
-        csv_url=url_for("pages.roi_csv") + "?" + urlencode(base),
-        compare_url=url_for("pages.compare") + "?" + urlencode(base),
     )
 
 
@@ -259,6 +265,27 @@ def compare():
     except PageError as exc:
         return _error_page("compare.html", str(exc)), 400
     models, rows, totals, report = _comparison(db, query)
+    filters, sort, descending, rows = _compared_rows(query, models, rows)
+    base = _canonical(query, {FILTER_PREFIX + d: v for d, v in filters.items()})
+
+    def sort_link(column: str) -> str:
+        flip = "asc" if sort == column and descending else "desc"
+        return url_for("pages.compare") + "?" + urlencode({**base, "sort": column, "dir": flip})
+
+    return render_template(
+        "compare.html",
+        **_page_context(choice, query, report, filters, sort, descending, sort_link),
+        rows=rows,
+        totals=totals,
+        model_list=models,
+        csv_url=url_for("pages.compare_csv") + "?" + urlencode({**base, "sort": sort,
+                                                                 "dir": "desc" if descending else "asc"}),
+        roi_url=url_for("pages.roi") + "?" + urlencode(base),
+    )
+
+
+def _compared_rows(query, models, rows):
+    """Filter and sort the comparison rows as the request asks; the page and its CSV agree."""
     filters = filters_from(request.args)
     rows = apply_filters(rows, filters)
     sort = request.args.get("sort", "")
@@ -266,36 +293,7 @@ def compare():
         sort = "last_click" if "last_click" in models else models[0]
     descending = request.args.get("dir", "desc") != "asc"
     rows = sort_rows(rows, sort, descending) if sort in query.by else _sort_money(rows, sort, descending)
-    base = _canonical(query, {FILTER_PREFIX + d: v for d, v in filters.items()})
-
-    def sort_link(column: str) -> str:
-        flip = "asc" if sort == column and descending else "desc"
-        return url_for("pages.compare") + "?" + urlencode({**base, "sort": column, "dir": flip})
-
-    today = site_today(choice.site)
-    return render_template(
-        "compare.html",
-        error=None,
-        choice=choice,
-        site_ref=choice.site.public_id,
-        query=query,
-        report=report,
-        rows=rows,
-        totals=totals,
-        model_list=models,
-        models=MODEL_LABELS,
-        labels=LABELS,
-        presets=PRESETS,
-        preset=preset_for(query.date_from, query.date_to, today),
-        groupings=GROUPINGS,
-        filters=filters,
-        sort=sort,
-        descending=descending,
-        sort_link=sort_link,
-        csv_url=url_for("pages.compare_csv") + "?" + urlencode({**base, "sort": sort,
-                                                                 "dir": "desc" if descending else "asc"}),
-        roi_url=url_for("pages.roi") + "?" + urlencode(base),
-    )
+    return filters, sort, descending, rows
 
 
 def _sort_money(rows, key, descending):
@@ -316,10 +314,7 @@ def compare_csv():
     except PageError as exc:
         return Response(str(exc) + "\n", status=400, mimetype="text/plain")
     models, rows, totals, last_report = _comparison(db, query)
-    rows = apply_filters(rows, filters_from(request.args))
-    sort = request.args.get("sort", "last_click")
-    descending = request.args.get("dir", "desc") != "asc"
-    rows = sort_rows(rows, sort, descending) if sort in query.by else _sort_money(rows, sort, descending)
+    _, _, _, rows = _compared_rows(query, models, rows)
     header = [*query.by, *[f"revenue_{m}" for m in models], "cost"]
     body = [[r.get(d, "") for d in query.by] + [r.get(m) for m in models] + [r.get("cost")] for r in rows]
     total_cost = last_report["totals"]["cost"]
