@@ -1,6 +1,11 @@
 """The read side: attribution, rollups, the ROI report and the pages people open."""
 
-from flask import Flask
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def init_app(app: Flask) -> None:

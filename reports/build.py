@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 from queue import Empty, SimpleQueue
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from reports import credit, traffic
-from reports.attribution import ORDER_SCALE, SPLIT_MODELS, allocate_ints, int_weights
+from reports.attribution import ORDER_SCALE, SPLIT_MODELS, Touch, allocate_ints, int_weights
 from reports.bulk import bulk_insert
 from reports.credit import DIMENSIONS, UNATTRIBUTED_KEY, Key
 from reports.models import ReportBuild, ReportRollup
@@ -146,47 +147,86 @@ def _traffic_alongside(
 
 
 def _rollup_records(site_id: int, orders: Iterable[credit.CreditedOrder]) -> list[tuple]:
-    """Credit of every split model per (local day, model, touch key), as rows for report_rollups."""
-    sums: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
+    """Credit of every split model per (local day, model, touch key), as rows for report_rollups.
+
+    Tens of thousands of orders a night pass through here, so each model's split is written out
+    (the same parts as int_weights() and allocate_ints()) rather than computed generically.
+    """
+    # Orders whose credit goes to a single row under every model: summed once, copied per model.
+    whole: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
+    sums = {model: defaultdict(lambda: [0, 0, 0]) for model in SPLIT_MODELS}
+    last_click, first_click = sums["last_click"], sums["first_click"]
+    last_non_direct, linear = sums["last_non_direct"], sums["linear"]
+    position_based, time_decay = sums["position_based"], sums["time_decay"]
+    scale = ORDER_SCALE
+
+    def add(rows: dict, cells: list[tuple], units: list[int], money: list[int], new: bool) -> None:
+        for cell, unit, minor in zip(cells, units, money):  # noqa: B905 (same length by construction)
+            if unit or minor:
+                row = rows[cell]
+                row[0] += unit
+                row[1] += minor
+                if new:
+                    row[2] += unit
+
     for order in orders:
-        new = order.is_new
-        if len(order.touches) <= 1:  # every model gives the one touch (or the unattributed row) all
-            key = order.touches[0][1] if order.touches else UNATTRIBUTED_KEY
-            for model in SPLIT_MODELS:
-                row = sums[(order.day, model, key)]
-                row[0] += ORDER_SCALE
-                row[1] += order.net_minor
-                row[2] += ORDER_SCALE if new else 0
+        touches, net, new = order.touches, order.net_minor, order.is_new
+        n = len(touches)
+        if n <= 1 or all(k == touches[0][1] for _, k in touches):  # one row takes it all
+            row = whole[(order.day, touches[0][1] if touches else UNATTRIBUTED_KEY)]
+            row[0] += scale
+            row[1] += net
+            row[2] += scale if new else 0
             continue
-        touches = [t for t, _ in order.touches]
-        keys = [k for _, k in order.touches]
-        for model in SPLIT_MODELS:
-            weights = int_weights(model, touches, order.at)
-            units, money = _split(ORDER_SCALE, weights), _split(order.net_minor, weights)
-            for key, unit, minor in zip(keys, units, money, strict=True):
-                if unit or minor:
-                    row = sums[(order.day, model, key)]
-                    row[0] += unit
-                    row[1] += minor
-                    row[2] += unit if new else 0
-    return [
-        (site_id, day, ROLLUP_LOOKBACK, model, *key, units, revenue, new)
-        for (day, model, key), (units, revenue, new) in sums.items()
-    ]
+        day = order.day
+        cells = [(day, k) for _, k in touches]
+        for rows, index in (
+            (last_click, n - 1),
+            (first_click, 0),
+            (last_non_direct, next((i for i in range(n - 1, -1, -1) if not touches[i][0].direct), n - 1)),
+        ):
+            row = rows[cells[index]]
+            row[0] += scale
+            row[1] += net
+            row[2] += scale if new else 0
+        equal_units, equal_money = _equal(scale, n), _equal(net, n)
+        add(linear, cells, equal_units, equal_money, new)
+        if n == 2:
+            add(position_based, cells, equal_units, equal_money, new)
+        else:
+            weights = _position_weights(n)
+            add(position_based, cells, allocate_ints(scale, weights), allocate_ints(net, weights), new)
+        weights = int_weights("time_decay", [t for t, _ in touches], order.at)
+        add(time_decay, cells, _split(scale, weights), _split(net, weights), new)
+    out = []
+    for model, rows in sums.items():
+        for cell, (units, revenue, new) in whole.items():
+            row = rows[cell]
+            row[0] += units
+            row[1] += revenue
+            row[2] += new
+        out.extend((site_id, day, ROLLUP_LOOKBACK, model, *key, units, revenue, new)
+                   for (day, key), (units, revenue, new) in rows.items())
+    return out
+
+
+@cache
+def _position_weights(n: int) -> list[int]:
+    """position_based's weights depend only on the number of touches."""
+    return int_weights("position_based", [Touch(datetime.min)] * n, datetime.min)
+
+
+def _equal(total: int, n: int) -> list[int]:
+    """allocate_ints(total, [1] * n): the units left over go to the earliest touches."""
+    whole, left = divmod(total, n)
+    return [whole + 1] * left + [whole] * (n - left)
 
 
 def _split(total: int, weights: list[int]) -> list[int]:
-    """allocate_ints(total, weights), without its arithmetic for equal weights or a single touch."""
+    """allocate_ints(total, weights), without its arithmetic for equal weights."""
     n = len(weights)
-    zeros = weights.count(0)
-    if zeros == n - 1:  # the whole amount to one touch
-        parts = [0] * n
-        parts[next(i for i, w in enumerate(weights) if w)] = total
-        return parts
-    if not zeros and weights.count(weights[0]) == n and total >= 0:
-        # Equal shares: the units left over go to the earliest touches (largest remainder's tie rule).
-        whole, left = divmod(total, n)
-        return [whole + 1] * left + [whole] * (n - left)
+    if weights.count(weights[0]) == n and weights[0] and total >= 0:
+        return _equal(total, n)
     return allocate_ints(total, weights)
 
 

@@ -19,8 +19,6 @@ import click
 from sqlalchemy import delete, select, text
 from sqlalchemy.engine import Connection
 
-from tracker.collect.touch import channel_for
-
 DEMO_DOMAIN = "demo.example"
 DEMO_TIMEZONE = "America/New_York"
 CHUNK_VISITORS = 20_000
@@ -156,6 +154,8 @@ def _landing(
 def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: int, seed: int,
              progress=None) -> dict[str, int]:
     """Write the demo rows; returns how many of each were made."""
+    from tracker.collect.touch import channel_for  # here: the command line loads without the collector
+
     rng = random.Random(seed)
     ids = _Ids(conn)
     writer = _Writer(conn)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from flask import Flask, current_app, g
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:  # Flask only at request time: command-line tools start without it
+    from flask import Flask
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -106,21 +109,29 @@ def init_app(app: Flask) -> None:
 
 
 def get_engine(app: Flask | None = None) -> Engine:
+    from flask import current_app
+
     return (app or current_app).extensions["tracker.engine"]
 
 
 def session_factory(app: Flask | None = None) -> sessionmaker[Session]:
+    from flask import current_app
+
     return (app or current_app).extensions["tracker.sessionmaker"]
 
 
 def get_session() -> Session:
     """The request's database session, opened on first use and closed at teardown."""
+    from flask import g
+
     if "db_session" not in g:
         g.db_session = session_factory()()
     return g.db_session
 
 
 def _close_session(_exc):
+    from flask import g
+
     session = g.pop("db_session", None)
     if session is not None:
         session.close()
