@@ -325,7 +325,8 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    print(f"gunicorn: {WORKERS} workers x {THREADS} threads (gthread); wrk: {CONNECTIONS} connections, "
+    print(f"gunicorn: {WORKERS} workers x {THREADS} threads (tracker serve's worker: gthread whose event "
+          f"loop answers plain page views; the bare app runs as plain gthread under it); wrk: {CONNECTIONS} connections, "
           f"{args.rounds} x {args.seconds}s per app, alternating; {os.cpu_count()} CPUs; "
           f"load average {os.getloadavg()[0]:.2f}")
     for backend in args.backends.split(","):

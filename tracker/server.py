@@ -1,8 +1,9 @@
 """Run the app under gunicorn from `tracker serve`.
 
-Threaded workers (gthread): request threads of one process hand page views to that process's
-writer thread, which commits them in groups, so threads waiting on a commit are cheap and one
-commit serves many requests. No access log: it would write every visitor's IP address to disk.
+gunicorn's threaded worker (gthread), extended so that its event loop answers plain page views
+itself (`tracker.collect.eventloop`): it queues each one for the process's writer thread, which
+commits them in groups, and sends the 202 once the group is committed. Everything else runs in the
+worker's threads as usual. No access log: it would write every visitor's IP address to disk.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def options(bind: str, workers: int, threads: int) -> dict:
         "bind": bind,
         "workers": workers,
         "threads": max(threads, 1),
-        "worker_class": "gthread",
+        # gunicorn's gthread worker whose event loop answers plain page views itself.
+        "worker_class": "tracker.collect.eventloop.CollectorWorker",
         "accesslog": None,
         "errorlog": "-",
         "graceful_timeout": 10,

@@ -88,19 +88,33 @@ class CollectFastPath:
         environ["wsgi.input"] = io.BytesIO(body)
         if len(body) != length:
             return None
+        return self.hit_from(
+            body, environ.get("HTTP_USER_AGENT", ""), environ.get("HTTP_DNT"), environ.get("HTTP_SEC_GPC")
+        )
+
+    def hit_from(
+        self, body: bytes, user_agent: str, dnt: str | None, gpc: str | None, cached_only: bool = False
+    ) -> Hit | bool | None:
+        """`_hit` for a body already read. With `cached_only`, a site not in the cache gives None
+        (the caller must not wait on the database: the Flask path looks it up)."""
         try:
             beacon = parse_beacon(loads(body))
         except InvalidEvent:
             return None
         if beacon.email or beacon.phone:
             return None  # identify: hashed and linked in views
-        agent = parse_agent(environ.get("HTTP_USER_AGENT", "")[:USER_AGENT_LENGTH])
+        agent = parse_agent(user_agent[:USER_AGENT_LENGTH])
         if agent.is_bot or beacon.automated:
             return False
-        site = self.sites.get(beacon.site)
+        if cached_only:
+            known, site = self.sites.cached(beacon.site)
+            if not known:
+                return None
+        else:
+            site = self.sites.get(beacon.site)
         if site is None:
             return False
-        if site.respect_dnt and (environ.get("HTTP_DNT") == "1" or environ.get("HTTP_SEC_GPC") == "1"):
+        if site.respect_dnt and (dnt == "1" or gpc == "1"):
             return False
         return Hit(
             site.id, site.host, beacon.visitor, utcnow(), beacon.event == "pageview", beacon.url,

@@ -46,6 +46,13 @@ class KnownSites:
             self._cache[ref] = (now + (TTL_SECONDS if info else MISS_TTL_SECONDS), info)
         return info
 
+    def cached(self, ref: str) -> tuple[bool, SiteInfo | None]:
+        """(known, info) from the cache alone: known is False when only the database can tell."""
+        entry = self._cache.get(ref)
+        if entry is not None and entry[0] > time.monotonic():
+            return True, entry[1]
+        return False, None
+
     def _load(self, ref: str) -> SiteInfo | None:
         with self.engine.connect() as conn:
             row = conn.execute(

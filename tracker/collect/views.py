@@ -46,7 +46,8 @@ def init_app(app: Flask) -> None:
     sites = app.extensions["tracker.collect.sites"] = KnownSites(engine)
     app.register_blueprint(bp)
     app.after_request(_cors)
-    app.wsgi_app = CollectFastPath(app.wsgi_app, writer, sites)
+    fast = app.extensions["tracker.collect.fast"] = CollectFastPath(app.wsgi_app, writer, sites)
+    app.wsgi_app = fast
 
 
 def _writer() -> Writer:

@@ -55,15 +55,25 @@ class StoreUnavailable(RuntimeError):
 
 
 class _Ticket:
-    __slots__ = ("hits", "done", "error", "counted")
+    __slots__ = ("hits", "done", "error", "counted", "callback", "token")
 
-    def __init__(self, hits: list[Hit], counted: bool):
+    def __init__(self, hits: list[Hit], counted: bool, callback=None, token=None):
         self.hits = hits
-        # A bare lock is the cheapest thing a thread can sleep on until the writer releases it.
-        self.done = threading.Lock()
-        self.done.acquire()
         self.error: BaseException | None = None
         self.counted = counted
+        # Either a callback (the server's event loop answers when told) or a bare lock, the
+        # cheapest thing a request thread can sleep on until the writer releases it.
+        self.callback = callback
+        self.token = token
+        if callback is None:
+            self.done = threading.Lock()
+            self.done.acquire()
+
+    def release(self) -> None:
+        if self.callback is None:
+            self.done.release()
+        else:
+            self.callback(self.token, self.error)
 
 
 class Writer:
@@ -102,6 +112,18 @@ class Writer:
                 self.drop()
             return
         ticket = _Ticket(hits, counted)
+        self._enqueue(ticket)
+        if not ticket.done.acquire(timeout=timeout):
+            raise StoreUnavailable("The database did not answer in time.")
+        if ticket.error is not None:
+            raise StoreUnavailable("The database refused the write.") from ticket.error
+
+    def submit(self, hits: list[Hit], callback, token) -> None:
+        """Queue hits without waiting: `callback(token, error)` runs on the writer thread once they
+        are committed (error None) or refused. For an event loop that answers requests itself."""
+        self._enqueue(_Ticket(hits, False, callback, token))
+
+    def _enqueue(self, ticket: _Ticket) -> None:
         with self._lock:
             self._queue.append(ticket)
             if self._thread is None or self._pid != os.getpid():
@@ -111,10 +133,6 @@ class Writer:
                 self._thread.start()
             elif len(self._queue) >= self._target:
                 self._wakeup.notify()
-        if not ticket.done.acquire(timeout=timeout):
-            raise StoreUnavailable("The database did not answer in time.")
-        if ticket.error is not None:
-            raise StoreUnavailable("The database refused the write.") from ticket.error
 
     def close(self, timeout: float = 10.0) -> None:
         """Commit what is queued, give the connection back and stop the thread (waiting hits stay
@@ -225,11 +243,11 @@ class Writer:
                 time.sleep(0.02 * 2**attempt)
                 continue
             for ticket in tickets:
-                ticket.done.release()
+                ticket.release()
             return
         if len(tickets) > 1:  # one poisonous hit must not sink the requests batched with it
             for ticket in tickets:
                 self._commit([ticket], store)
             return
         tickets[0].error = error
-        tickets[0].done.release()
+        tickets[0].release()
