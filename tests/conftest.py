@@ -7,6 +7,10 @@ test run creates a throwaway database and drops it at the end, so runs never col
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,3 +143,36 @@ def output_dir() -> Path:
     path = Path(os.environ.get("TRACKER_TEST_OUTPUT", "test-output"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture
+def served_app(config_env, app) -> Iterator[str]:
+    """`tracker serve`'s gunicorn (one worker, its own event loop and threads) on the test
+    database, in a child process; yields its base URL. Stopped before the tables are emptied."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = Path(__file__).resolve().parent.parent
+    code = f"from tracker.server import run; run('127.0.0.1:{port}', 1, 4)"
+    env = dict(os.environ, **config_env, PYTHONPATH=str(root))
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                errors = proc.communicate()[1].decode()
+                raise AssertionError(f"the server did not start:\n{errors}") from None
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.stderr.close()

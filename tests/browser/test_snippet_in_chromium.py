@@ -21,6 +21,13 @@ HEADLESS_CHROME = (
 )
 
 
+@pytest.fixture
+def collector(served_app) -> str:
+    """The collector as `tracker serve` runs it: gunicorn with the collector's own worker, whose
+    event loop answers the browser's page views."""
+    return served_app
+
+
 def visitor_row(key: str):
     return lambda db: db.scalar(select(Visitor).where(Visitor.visitor_key == key))
 

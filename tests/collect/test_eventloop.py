@@ -7,12 +7,8 @@ raw HTTP/1.1 to it, the way browsers and proxies do: keep-alive, pipelining, spl
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -22,7 +18,6 @@ from tracker.collect.writer import drain
 from tracker.db import get_engine
 from tracker.models import Pageview, TrackedSession
 
-ROOT = Path(__file__).resolve().parents[2]
 PHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"
@@ -86,38 +81,10 @@ def test_anything_less_plain_goes_to_the_full_parser(data):
 # --- the served worker --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
-def served(config_env, site):
-    """`tracker serve`'s gunicorn with one worker, on the test database; yields its port."""
-    port = _free_port()
-    code = f"from tracker.server import run; run('127.0.0.1:{port}', 1, 4)"
-    env = dict(os.environ, **config_env, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise AssertionError(f"the server did not start: {proc.stderr.read().decode()}") from None
-            time.sleep(0.05)
-    yield port
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    proc.stderr.close()
+def served(served_app, site) -> int:
+    """The port of `tracker serve`'s gunicorn, once the site exists."""
+    return int(served_app.rsplit(":", 1)[1])
 
 
 class Client:
