@@ -207,3 +207,32 @@ def test_other_requests_on_the_same_connection_are_answered_as_before(served, ap
 
     views, _ = stored(app)
     assert views == 4  # the bot and the malformed body stored nothing
+
+
+def test_a_page_view_the_database_refuses_gets_503_not_202(served, app, site):
+    from sqlalchemy import text
+
+    client = Client(served)
+    client.send(page_view(site, "visitor-d", "https://shop.example/"))
+    assert client.response()[0] == 202  # the site is now known to the loop
+    engine = get_engine(app)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE pageviews RENAME TO pageviews_away"))
+        conn.execute(text("ALTER TABLE hits RENAME TO hits_away"))
+    try:
+        client.send(page_view(site, "visitor-d", "https://shop.example/next"))
+        status, headers, body = client.response()
+        assert status == 503
+        assert json.loads(body)["error"]
+        assert headers["retry-after"] == "5"
+        assert headers["access-control-allow-origin"] == "*"
+        # The connection stays usable once the database takes writes again.
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE pageviews_away RENAME TO pageviews"))
+            conn.execute(text("ALTER TABLE hits_away RENAME TO hits"))
+    client.send(page_view(site, "visitor-d", "https://shop.example/again"))
+    assert client.response()[0] == 202
+    client.close()
+    views, _ = stored(app)
+    assert views == 2

@@ -32,6 +32,7 @@ from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from tracker.collect.beacon import MAX_BODY_BYTES
+from tracker.collect.writer import WAIT_TIMEOUT, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # Headers that change how the request must be read or answered: the pool's parser deals with them.
 _PASS_ON = frozenset({b"transfer-encoding", b"expect", b"upgrade", b"http2-settings", b"trailer"})
 _READ = {b"content-length", b"user-agent", b"dnt", b"sec-gpc", b"connection"}
+OVERLOADED = StoreUnavailable("Too many page views are waiting for the database.")
+TIMED_OUT = StoreUnavailable("The database did not answer in time.")
 
 
 class PageView:
@@ -111,6 +114,7 @@ class CollectorWorker(ThreadWorker):
         self.answers: deque = deque()
         self.flush_scheduled = False
         self.heads: dict[tuple[bool, bool], tuple[int, bytes, bytes]] = {}
+        self.waiting: deque = deque()  # connections whose hit is queued, oldest first
         super().run()
 
     # --- connections the loop reads itself ---------------------------------------------------
@@ -170,7 +174,11 @@ class CollectorWorker(ThreadWorker):
         conn.fast_close = view.close
         if hit is False:  # a bot, an unknown site, Do-Not-Track: accepted, nothing stored
             return self.answer(conn, None)
-        self.fast.writer.submit([hit], self.deliver, conn)
+        if self.fast.writer.overloaded():
+            return self.answer(conn, OVERLOADED)
+        waiter = [conn, time.monotonic() + WAIT_TIMEOUT]  # the deadline is None once answered
+        self.waiting.append(waiter)
+        self.fast.writer.submit([hit], self.deliver, waiter)
 
     def to_pool(self, conn, data: bytes):
         """Serve the request the way gunicorn's threaded worker does, from the bytes already read."""
@@ -186,9 +194,9 @@ class CollectorWorker(ThreadWorker):
 
     # --- answers, once the writer has committed -----------------------------------------------
 
-    def deliver(self, conn, error):
+    def deliver(self, waiter, error):
         """Called on the writer thread: queue the answer and wake the loop (once per batch)."""
-        self.answers.append((conn, error))
+        self.answers.append((waiter, error))
         if not self.flush_scheduled:
             self.flush_scheduled = True
             self.method_queue.defer(self.flush_answers)
@@ -197,13 +205,28 @@ class CollectorWorker(ThreadWorker):
         self.flush_scheduled = False  # before draining: a later delivery schedules another flush
         answers = self.answers
         while answers:
-            conn, error = answers.popleft()
-            self.answer(conn, error)
+            waiter, error = answers.popleft()
+            if waiter[1] is None:  # already answered 503 for taking too long
+                continue
+            waiter[1] = None
+            self.answer(waiter[0], error)
+
+    def murder_keepalived(self, force=False):
+        """Also answer 503 (and close) where the database has not committed in WAIT_TIMEOUT; the
+        hit may still be stored, but the client is told nothing was acknowledged."""
+        super().murder_keepalived(force)
+        now = time.monotonic()
+        waiting = self.waiting if self.fast is not None else ()
+        while waiting and (waiting[0][1] is None or waiting[0][1] <= now):
+            waiter = waiting.popleft()
+            if waiter[1] is not None:
+                waiter[1] = None
+                log.warning("collector: no commit within %s s; answered 503", WAIT_TIMEOUT)
+                waiter[0].fast_close = True
+                self.answer(waiter[0], TIMED_OUT)
 
     def answer(self, conn, error):
         close = conn.fast_close or not self.alive or len(self.keepalived_conns) >= self.max_keepalived
-        if error is not None:
-            log.warning("collector store failed: %s", error)
         response = self.response(error is None, close)
         try:
             sent = conn.sock.send(response)

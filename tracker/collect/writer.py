@@ -18,6 +18,7 @@ import time
 from collections import deque
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from tracker.collect.hits import Hit
 from tracker.collect.sessionise import Appender, drain, sessionise_backlog, write
@@ -48,6 +49,9 @@ BACKLOG_LIMIT = 100_000
 # A writer busy for this long looks in `hits` for other processes' leftovers at its next pause.
 LEFTOVER_CHECK = 60.0
 RETRIES = 4
+# Requests waiting for a commit in one process beyond which new page views get a 503 at once
+# (an event loop accepts faster than a slow or absent database commits).
+MAX_QUEUED = 20_000
 
 
 class StoreUnavailable(RuntimeError):
@@ -245,9 +249,22 @@ class Writer:
             for ticket in tickets:
                 ticket.release()
             return
-        if len(tickets) > 1:  # one poisonous hit must not sink the requests batched with it
+        if len(tickets) > 1 and not self._outage(error):
+            # One poisonous hit must not sink the requests batched with it (a database that is
+            # down or unreachable would only fail each of them again, slowly).
             for ticket in tickets:
                 self._commit([ticket], store)
             return
-        tickets[0].error = error
-        tickets[0].release()
+        for ticket in tickets:
+            ticket.error = error
+            ticket.release()
+
+    def _outage(self, error: BaseException | None) -> bool:
+        """Whether the error is about reaching the database rather than about the hits."""
+        dbapi = self.engine.dialect.dbapi
+        connection_errors = (OperationalError, InterfaceError, dbapi.OperationalError, dbapi.InterfaceError)
+        return isinstance(error, connection_errors)
+
+    def overloaded(self) -> bool:
+        """More page views wait for a commit than the database has been taking: refuse new ones."""
+        return len(self._queue) > MAX_QUEUED
