@@ -32,8 +32,9 @@ ROLLUP_LOOKBACK = 30
 # Days attributed per pass: one set of queries and one commit per chunk.
 CHUNK_DAYS = 92
 ROLLUP_COLUMNS = {d: getattr(ReportRollup, d) for d in DIMENSIONS}
-ROLLUP_FIELDS = ("site_id", "day", "lookback", "model", *DIMENSIONS, "order_units", "revenue_minor",
-                 "new_customer_units")
+# Per model, in SPLIT_MODELS order: orders and new customers in 1/ORDER_SCALE, revenue in minor units.
+MODEL_FIELDS = tuple(f"{kind}_{model}" for model in SPLIT_MODELS for kind in ("units", "revenue", "new"))
+ROLLUP_FIELDS = ("site_id", "day", "lookback", *DIMENSIONS, *MODEL_FIELDS)
 
 
 def days_between(date_from: date, date_to: date) -> Iterator[date]:
@@ -147,67 +148,67 @@ def _traffic_alongside(
 
 
 def _rollup_records(site_id: int, orders: Iterable[credit.CreditedOrder]) -> list[tuple]:
-    """Credit of every split model per (local day, model, touch key), as rows for report_rollups.
+    """Credit of every split model per (local day, touch key), as rows for report_rollups.
 
     Tens of thousands of orders a night pass through here, so each model's split is written out
     (the same parts as int_weights() and allocate_ints()) rather than computed generically.
     """
-    # Orders whose credit goes to a single row under every model: summed once, copied per model.
+    width = len(MODEL_FIELDS)
+    last_click, last_non_direct, first_click, linear, position_based, time_decay = (
+        3 * SPLIT_MODELS.index(m)
+        for m in ("last_click", "last_non_direct", "first_click", "linear", "position_based", "time_decay")
+    )
+    # Orders whose credit goes to one key under every model: summed once, copied to each model.
     whole: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
-    sums = {model: defaultdict(lambda: [0, 0, 0]) for model in SPLIT_MODELS}
-    last_click, first_click = sums["last_click"], sums["first_click"]
-    last_non_direct, linear = sums["last_non_direct"], sums["linear"]
-    position_based, time_decay = sums["position_based"], sums["time_decay"]
+    cells: dict[tuple, list[int]] = {}
     scale = ORDER_SCALE
 
-    def add(rows: dict, cells: list[tuple], units: list[int], money: list[int], new: bool) -> None:
-        for cell, unit, minor in zip(cells, units, money):  # noqa: B905 (same length by construction)
-            if unit or minor:
-                row = rows[cell]
-                row[0] += unit
-                row[1] += minor
-                if new:
-                    row[2] += unit
+    def add(rows: list[list[int]], at: int, units: list[int], money: list[int], new: bool) -> None:
+        for row, unit, minor in zip(rows, units, money):  # noqa: B905 (same length by construction)
+            row[at] += unit
+            row[at + 1] += minor
+            if new:
+                row[at + 2] += unit
 
     for order in orders:
         touches, net, new = order.touches, order.net_minor, order.is_new
         n = len(touches)
-        if n <= 1 or all(k == touches[0][1] for _, k in touches):  # one row takes it all
-            row = whole[(order.day, touches[0][1] if touches else UNATTRIBUTED_KEY)]
-            row[0] += scale
-            row[1] += net
-            row[2] += scale if new else 0
+        if n <= 1 or all(k == touches[0][1] for _, k in touches):  # one key takes it all
+            total = whole[(order.day, touches[0][1] if touches else UNATTRIBUTED_KEY)]
+            total[0] += scale
+            total[1] += net
+            total[2] += scale if new else 0
             continue
-        day = order.day
-        cells = [(day, k) for _, k in touches]
-        for rows, index in (
-            (last_click, n - 1),
-            (first_click, 0),
-            (last_non_direct, next((i for i in range(n - 1, -1, -1) if not touches[i][0].direct), n - 1)),
-        ):
-            row = rows[cells[index]]
-            row[0] += scale
-            row[1] += net
-            row[2] += scale if new else 0
+        rows = []
+        for _, key in touches:
+            cell = (order.day, key)
+            row = cells.get(cell)
+            if row is None:
+                row = cells[cell] = [0] * width
+            rows.append(row)
+        chosen = next((i for i in range(n - 1, -1, -1) if not touches[i][0].direct), n - 1)
+        for at, row in ((last_click, rows[-1]), (first_click, rows[0]), (last_non_direct, rows[chosen])):
+            row[at] += scale
+            row[at + 1] += net
+            row[at + 2] += scale if new else 0
         equal_units, equal_money = _equal(scale, n), _equal(net, n)
-        add(linear, cells, equal_units, equal_money, new)
+        add(rows, linear, equal_units, equal_money, new)
         if n == 2:
-            add(position_based, cells, equal_units, equal_money, new)
+            add(rows, position_based, equal_units, equal_money, new)
         else:
             weights = _position_weights(n)
-            add(position_based, cells, allocate_ints(scale, weights), allocate_ints(net, weights), new)
+            add(rows, position_based, allocate_ints(scale, weights), allocate_ints(net, weights), new)
         weights = int_weights("time_decay", [t for t, _ in touches], order.at)
-        add(time_decay, cells, _split(scale, weights), _split(net, weights), new)
-    out = []
-    for model, rows in sums.items():
-        for cell, (units, revenue, new) in whole.items():
-            row = rows[cell]
-            row[0] += units
-            row[1] += revenue
-            row[2] += new
-        out.extend((site_id, day, ROLLUP_LOOKBACK, model, *key, units, revenue, new)
-                   for (day, key), (units, revenue, new) in rows.items())
-    return out
+        add(rows, time_decay, _split(scale, weights), _split(net, weights), new)
+    for cell, total in whole.items():
+        row = cells.get(cell)
+        if row is None:
+            row = cells[cell] = [0] * width
+        for at in range(0, width, 3):
+            row[at] += total[0]
+            row[at + 1] += total[1]
+            row[at + 2] += total[2]
+    return [(site_id, day, ROLLUP_LOOKBACK, *key, *row) for (day, key), row in cells.items()]
 
 
 @cache
@@ -371,15 +372,11 @@ def rollup_credit(
     cols = [ROLLUP_COLUMNS[d] for d in dims]
     if per_day:
         cols = [ReportRollup.day, *cols]
-    sums = (
-        func.sum(ReportRollup.order_units),
-        func.sum(ReportRollup.revenue_minor),
-        func.sum(ReportRollup.new_customer_units),
-    )
+    model = query.model
+    sums = tuple(func.sum(getattr(ReportRollup, f"{kind}_{model}")) for kind in ("units", "revenue", "new"))
     where = [
         ReportRollup.site_id == query.site.id,
         ReportRollup.lookback == ROLLUP_LOOKBACK,
-        ReportRollup.model == query.model,
         ReportRollup.day >= days[0],
         ReportRollup.day <= days[-1],
     ]
@@ -388,7 +385,10 @@ def rollup_credit(
         where.append(ReportRollup.day.not_in(skipped))
     return {
         tuple(r[: len(cols)]): (int(r[-3]), int(r[-2]), int(r[-1]))
-        for r in session.execute(select(*cols, *sums).where(*where).group_by(*cols))
+        for r in session.execute(
+            # A key this model gave nothing (other models did) is no row of the report.
+            select(*cols, *sums).where(*where).group_by(*cols).having(or_(sums[0] != 0, sums[1] != 0))
+        )
     }
 
 

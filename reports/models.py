@@ -12,7 +12,12 @@ from tracker.models import UTM_LENGTH
 
 
 class ReportRollup(Base):
-    """Credit one model gave one touch key on one local day: orders and new customers in 1/10000."""
+    """Credit each split model gave one touch key on one local day: orders and new customers in
+    1/10000 (`units_*`, `new_*`) and revenue in minor units (`revenue_*`), one column triple per model.
+
+    One row per day and key rather than per model: the nightly build writes a sixth of the rows.
+    A key a model gave nothing holds zeros in that model's columns.
+    """
 
     __tablename__ = "report_rollups"
 
@@ -20,18 +25,32 @@ class ReportRollup(Base):
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     day: Mapped[date] = mapped_column(Date)
     lookback: Mapped[int] = mapped_column(SmallInteger)
-    model: Mapped[str] = mapped_column(String(20))
     channel: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(UTM_LENGTH))
     medium: Mapped[str] = mapped_column(String(UTM_LENGTH))
     campaign: Mapped[str] = mapped_column(String(UTM_LENGTH))
     content: Mapped[str] = mapped_column(String(UTM_LENGTH))
     term: Mapped[str] = mapped_column(String(UTM_LENGTH))
-    order_units: Mapped[int] = mapped_column(BigInteger)
-    revenue_minor: Mapped[int] = mapped_column(BigInteger)
-    new_customer_units: Mapped[int] = mapped_column(BigInteger)
+    units_last_click: Mapped[int] = mapped_column(BigInteger)
+    revenue_last_click: Mapped[int] = mapped_column(BigInteger)
+    new_last_click: Mapped[int] = mapped_column(BigInteger)
+    units_last_non_direct: Mapped[int] = mapped_column(BigInteger)
+    revenue_last_non_direct: Mapped[int] = mapped_column(BigInteger)
+    new_last_non_direct: Mapped[int] = mapped_column(BigInteger)
+    units_first_click: Mapped[int] = mapped_column(BigInteger)
+    revenue_first_click: Mapped[int] = mapped_column(BigInteger)
+    new_first_click: Mapped[int] = mapped_column(BigInteger)
+    units_linear: Mapped[int] = mapped_column(BigInteger)
+    revenue_linear: Mapped[int] = mapped_column(BigInteger)
+    new_linear: Mapped[int] = mapped_column(BigInteger)
+    units_position_based: Mapped[int] = mapped_column(BigInteger)
+    revenue_position_based: Mapped[int] = mapped_column(BigInteger)
+    new_position_based: Mapped[int] = mapped_column(BigInteger)
+    units_time_decay: Mapped[int] = mapped_column(BigInteger)
+    revenue_time_decay: Mapped[int] = mapped_column(BigInteger)
+    new_time_decay: Mapped[int] = mapped_column(BigInteger)
 
-    __table_args__ = (Index(None, "site_id", "lookback", "model", "day"),)
+    __table_args__ = (Index(None, "site_id", "lookback", "day"),)
 
 
 class ReportSessions(Base):

@@ -66,11 +66,11 @@ def test_build_is_idempotent_and_reports_progress(runner, session, world):
 
     def snapshot():
         session.expire_all()
-        return sorted((str(r.day), r.model, r.source, r.order_units, r.revenue_minor)
+        return sorted((str(r.day), r.source, r.units_last_click, r.revenue_last_click, r.revenue_linear)
                       for r in session.scalars(select(ReportRollup)))
 
     rows = snapshot()
-    assert ("2026-11-19", "last_click", "attentive", 10_000, 2500) in rows
+    assert ("2026-11-19", "attentive", 10_000, 2500, 2500) in rows
     assert runner.invoke(main, args).exit_code == 0
     assert snapshot() == rows
     assert session.scalar(select(func.count()).select_from(ReportBuild)) == 3

@@ -220,8 +220,8 @@ def test_the_nightly_build_rebuilds_days_that_changed_since(runner, session, sal
     assert nightly.exit_code == 0, nightly.output
     assert "Rebuilt 4 earlier day(s)" in nightly.output  # from the late visit's day to the last built
     session.expire_all()
-    revenue_20th = session.scalars(select(ReportRollup.revenue_minor).where(
-        ReportRollup.day == date(2026, 11, 20), ReportRollup.model == "last_click")).all()
+    revenue_20th = session.scalars(select(ReportRollup.revenue_last_click).where(
+        ReportRollup.day == date(2026, 11, 20))).all()
     assert sum(revenue_20th) == 0
     cov = build.coverage(session, site, date(2026, 11, 19), date(2026, 11, 22))
     assert not cov.stale and cov.traffic_current
