@@ -104,10 +104,12 @@ def build_site(
 
 
 def _traffic_parts() -> SimpleQueue:
-    """The parts of the traffic rollups, longest first: the sessions, then each visitor level."""
+    """The parts of the traffic rollups, longest first: the widest visitor level with the sessions
+    per day (counted in the same pass), then each other level."""
     parts: SimpleQueue = SimpleQueue()
-    parts.put(((), True))
-    for index in reversed(range(len(traffic.LEVELS))):
+    widest, *others = sorted(range(len(traffic.LEVELS)), key=lambda i: -len(traffic.LEVELS[i]))
+    parts.put(((widest,), True))
+    for index in others:
         parts.put(((index,), False))
     return parts
 
