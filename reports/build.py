@@ -82,7 +82,8 @@ def build_site(
         else:
             for levels, sessions in _take(parts):
                 traffic.build_traffic(session, site, chunk_start, chunk_end, levels, sessions)
-            alongside.result()  # committed; the days count as built only with this chunk's commit
+            for future in alongside:  # committed; the days count as built only with this chunk's commit
+                future.result()
         session.execute(
             delete(ReportBuild).where(
                 ReportBuild.site_id == site.id, ReportBuild.lookback == ROLLUP_LOOKBACK,
@@ -104,13 +105,12 @@ def build_site(
 
 
 def _traffic_parts() -> SimpleQueue:
-    """The parts of the traffic rollups, longest first: the widest visitor level with the sessions
-    per day (counted in the same pass), then each other level."""
+    """The parts of the traffic rollups: the widest visitor level with the sessions per day, and
+    the other levels together (each part one pass over the sessions, of about the same length)."""
     parts: SimpleQueue = SimpleQueue()
     widest, *others = sorted(range(len(traffic.LEVELS)), key=lambda i: -len(traffic.LEVELS[i]))
     parts.put(((widest,), True))
-    for index in others:
-        parts.put(((index,), False))
+    parts.put((tuple(others), False))
     return parts
 
 
@@ -125,12 +125,12 @@ def _take(parts: SimpleQueue) -> Iterator[tuple[tuple[int, ...], bool]]:
 
 def _traffic_alongside(
     session: Session, site_id: int, first: date, last: date, parts: SimpleQueue
-) -> Future | None:
-    """Build parts of the traffic rollups in a thread with its own session (PostgreSQL only),
-    taking them from `parts` until none is left; the caller takes the rest once credit is split.
+) -> list[Future] | None:
+    """Build the parts of the traffic rollups in threads with their own sessions (PostgreSQL only),
+    each taking parts from `parts` until none is left; the caller takes any left once credit is split.
 
-    (A fixed split over more connections measured slower on two cores: a shared queue keeps two
-    busy without a third competing.)
+    One thread per part: the server counts visitors on every core while this process splits
+    credit, and the passes, grouped into a few long ones, cost less than one per level.
     """
     engine = session.get_bind()
     if engine.dialect.name != "postgresql":
@@ -143,10 +143,11 @@ def _traffic_alongside(
                 traffic.build_traffic(other, site, first, last, levels, sessions)
             other.commit()
 
-    pool = ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(work)
-    pool.shutdown(wait=False)  # the thread ends with its work; the caller waits on the future
-    return future
+    workers = parts.qsize()
+    pool = ThreadPoolExecutor(max_workers=workers)
+    futures = [pool.submit(work) for _ in range(workers)]
+    pool.shutdown(wait=False)  # the threads end with their work; the caller waits on the futures
+    return futures
 
 
 def _rollup_records(site_id: int, orders: Iterable[credit.CreditedOrder]) -> list[tuple]:

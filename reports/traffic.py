@@ -162,7 +162,7 @@ def build_traffic(
     # Per level: each visitor's sessions (with the history before the range, for the visitors
     # active in it) in time order, and a session's previous day in the same row. Only a visitor's
     # first session of a day in a row has prev_day < day; counting those per (day, prev_day, row)
-    # is exact. (One pass computing every level at once measured slower: a full sort per level.)
+    # is exact.
     first_visit = session.scalar(select(func.min(s.started_at)).where(s.site_id == site.id))
     if first_visit is None:
         return
@@ -173,75 +173,73 @@ def build_traffic(
     if dialect == "sqlite":
         _levels_in_python(session, site, date_from, levels, day, visits, sessions)
         return
-    carrier = max(levels, key=lambda i: len(LEVELS[i])) if sessions else None
-    for index in levels:
-        level = LEVELS[index]
-        carried = DIMENSIONS if index == carrier else level
-        base = (
-            select(day, s.started_at, s.visitor_id,
-                   *(_sortable(SESSION_DIMS[d], dialect).label(d) if d in level else SESSION_DIMS[d].label(d)
-                     for d in carried))
-            .where(*visits)
-            .subquery("visits")
-        )
-        dims_of = [base.c[d] for d in level]
-        lagged = select(
-            base.c.day, *(base.c[d] for d in carried),
-            func.lag(base.c.day).over(partition_by=[base.c.visitor_id, *dims_of], order_by=base.c.started_at)
-            .label("prev_day"),
-        ).subquery("lagged")
-        lag_dims = [lagged.c[d] for d in level]
-        if index == carrier:
-            _level_and_sessions(session, site, index, date_from, lagged)
-            continue
-        counted = (
-            select(
-                literal(site.id), literal(index), lagged.c.day, lagged.c.prev_day,
-                *(lagged.c[d] if d in level else literal("") for d in DIMENSIONS), func.count(),
-            )
-            .where(lagged.c.day >= _day_param(dialect, date_from),
-                   or_(lagged.c.prev_day.is_(None), lagged.c.prev_day < lagged.c.day))
-            .group_by(lagged.c.day, lagged.c.prev_day, *lag_dims)
-        )
-        _insert_from(session, ReportVisitors.__table__,
-                     ["site_id", "level", "day", "prev_day", *DIMENSIONS, "visitors"], counted)
+    if levels:
+        _levels_together(session, site, levels, sessions, date_from, day, visits)
 
 
-def _level_and_sessions(session: Session, site: Site, index: int, date_from: date, lagged) -> None:
-    """One level's visitors and the sessions per day and row, from one pass over the visits.
+def _levels_together(
+    session: Session, site: Site, levels: Sequence[int], sessions: bool, date_from: date, day, visits
+) -> None:
+    """Some levels' visitors (and with `sessions`, the sessions per day and row) in one pass over
+    the visits, on PostgreSQL.
 
-    The visits are grouped by day, previous day and every dimension once (a few rows per row of
-    the report); both rollups sum those groups.
+    Per level, a visit's previous day in the same row (lag over the visitor's visits in that row).
+    Only a visitor's first visit of a day in a row has a previous day before it; the visits are
+    grouped by day, each level's previous day and the dimensions once (a few groups per row of a
+    report), and each rollup sums those groups. (One pass computing every level measured slower
+    than two connections sharing them.)
     """
-    level = LEVELS[index]
-    first_that_day = or_(lagged.c.prev_day.is_(None), lagged.c.prev_day < lagged.c.day)
-    all_dims = [lagged.c[d] for d in DIMENSIONS]
+    s = TrackedSession
+    used = {d for index in levels for d in LEVELS[index]}
+    carried = [d for d in DIMENSIONS if sessions or d in used]
+    base = (
+        select(day, s.started_at, s.visitor_id,
+               *(_sortable(SESSION_DIMS[d], "postgresql").label(d) if d in used else SESSION_DIMS[d].label(d)
+                 for d in carried))
+        .where(*visits)
+        .subquery("visits")
+    )
+    lagged = select(
+        base.c.day, *(base.c[d] for d in carried),
+        *(func.lag(base.c.day).over(partition_by=[base.c.visitor_id, *(base.c[d] for d in LEVELS[index])],
+                                    order_by=base.c.started_at).label(f"prev_{index}")
+          for index in levels),
+    ).subquery("lagged")
+    firsts = {index: or_(lagged.c[f"prev_{index}"].is_(None), lagged.c[f"prev_{index}"] < lagged.c.day)
+              for index in levels}
+    keys = [lagged.c.day, *(lagged.c[f"prev_{index}"] for index in levels), *(lagged.c[d] for d in carried)]
+    in_range = [lagged.c.day >= _day_param("postgresql", date_from)]
+    if not sessions:
+        in_range.append(or_(*firsts.values()))  # a visit that is nobody's first that day counts nowhere
     grouped = (
-        select(lagged.c.day, lagged.c.prev_day, *all_dims, func.count().label("sessions"),
-               func.count().filter(first_that_day).label("visitors"))
-        .where(lagged.c.day >= _day_param("postgresql", date_from))
-        .group_by(lagged.c.day, lagged.c.prev_day, *all_dims)
+        select(*keys, func.count().label("sessions"),
+               *(func.count().filter(first).label(f"visitors_{index}") for index, first in firsts.items()))
+        .where(*in_range)
+        .group_by(*keys)
         .cte("grouped")
     )
-    dims = [grouped.c[d] for d in DIMENSIONS]
-    written = insert(ReportSessions.__table__).from_select(
-        ["site_id", "day", *DIMENSIONS, "sessions"],
-        select(literal(site.id), grouped.c.day, *dims, func.sum(grouped.c.sessions))
-        .group_by(grouped.c.day, *dims),
-    ).cte("sessions_written")
-    level_dims = [grouped.c[d] for d in level]
-    counted = (
-        select(literal(site.id), literal(index), grouped.c.day, grouped.c.prev_day,
-               *(grouped.c[d] if d in level else literal("") for d in DIMENSIONS),
-               func.sum(grouped.c.visitors))
-        .where(grouped.c.visitors > 0)
-        .group_by(grouped.c.day, grouped.c.prev_day, *level_dims)
-    )
-    session.execute(
-        insert(ReportVisitors.__table__)
-        .from_select(["site_id", "level", "day", "prev_day", *DIMENSIONS, "visitors"], counted)
-        .add_cte(written)
-    )
+    g = grouped.c
+    writes = []
+    if sessions:
+        dims = [g[d] for d in DIMENSIONS]
+        writes.append(insert(ReportSessions.__table__).from_select(
+            ["site_id", "day", *DIMENSIONS, "sessions"],
+            select(literal(site.id), g.day, *dims, func.sum(g.sessions)).group_by(g.day, *dims),
+        ))
+    for index in levels:
+        level = LEVELS[index]
+        prev, visitors = g[f"prev_{index}"], g[f"visitors_{index}"]
+        writes.append(insert(ReportVisitors.__table__).from_select(
+            ["site_id", "level", "day", "prev_day", *DIMENSIONS, "visitors"],
+            select(literal(site.id), literal(index), g.day, prev,
+                   *(g[d] if d in level else literal("") for d in DIMENSIONS), func.sum(visitors))
+            .where(visitors > 0)
+            .group_by(g.day, prev, *(g[d] for d in level)),
+        ))
+    *before, last = writes
+    for number, write in enumerate(before):
+        last = last.add_cte(write.cte(f"written_{number}"))
+    session.execute(last)
 
 
 def _insert_from(session: Session, table, columns: list[str], query) -> None:
