@@ -199,12 +199,16 @@ def _levels_together(
         .where(*visits)
         .subquery("visits")
     )
-    lagged = select(
-        base.c.day, *(base.c[d] for d in carried),
-        *(func.lag(base.c.day).over(partition_by=[base.c.visitor_id, *(base.c[d] for d in LEVELS[index])],
-                                    order_by=base.c.started_at).label(f"prev_{index}")
-          for index in levels),
-    ).subquery("lagged")
+    # One subquery per level, narrowest first: the totals' lag runs on the index order (visitor,
+    # time) before any sort, each wider level then sorts within each visitor only.
+    lagged = base
+    for index in sorted(levels, key=lambda i: len(LEVELS[i])):
+        partition = [lagged.c.visitor_id, *(lagged.c[d] for d in LEVELS[index])]
+        lagged = select(
+            *lagged.c,
+            func.lag(lagged.c.day).over(partition_by=partition, order_by=lagged.c.started_at)
+            .label(f"prev_{index}"),
+        ).subquery(f"lagged_{index}")
     firsts = {index: or_(lagged.c[f"prev_{index}"].is_(None), lagged.c[f"prev_{index}"] < lagged.c.day)
               for index in levels}
     keys = [lagged.c.day, *(lagged.c[f"prev_{index}"] for index in levels), *(lagged.c[d] for d in carried)]
