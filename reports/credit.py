@@ -185,11 +185,14 @@ def _credited_orders_joined(
     cursor = connection.execute(_JOINED_ORDERS, params).cursor  # plain tuples
     orders: dict[int, CreditedOrder] = {}
     order = None
-    for oid, at, day, net, is_new, touched, *key in cursor.fetchall():
-        if order is None or order.id != oid:
-            order = orders[oid] = CreditedOrder(oid, at, day, net, is_new, [])
-        if touched is not None:
-            order.touches.append((Touch(touched, key[1] == DIRECT), tuple(key)))
+    touches = None
+    for row in cursor.fetchall():
+        if order is None or order.id != row[0]:
+            order = orders[row[0]] = CreditedOrder(*row[:5], [])
+            touches = order.touches
+        if row[5] is not None:
+            key = row[6:]  # channel, source, medium, campaign, content, term
+            touches.append((Touch(row[5], key[1] == DIRECT), key))
     untouched = [oid for oid, o in orders.items() if not o.touches]
     if untouched:
         fallback = {
