@@ -35,10 +35,10 @@ class KnownSites:
         self._lock = threading.Lock()
 
     def get(self, ref: str) -> SiteInfo | None:
+        known, info = self.cached(ref)
+        if known:
+            return info
         now = time.monotonic()
-        entry = self._cache.get(ref)
-        if entry is not None and entry[0] > now:
-            return entry[1]
         info = self._load(ref)
         with self._lock:
             if len(self._cache) >= MAX_ENTRIES:

@@ -1,5 +1,6 @@
-"""The durable write path: request threads hand hits to one writer thread per process, which commits
-them in groups and wakes each request only once its hits are committed.
+"""The durable write path: request threads (and the server's event loop) hand hits to one writer
+thread per process, which commits them in groups and wakes each request (or tells the loop) only
+once its hits are committed.
 
 Adaptive acknowledgement. At low load (one request in flight) a page view is sessionised before
 its 202, so whoever posts and then reads `sessions` sees it. Under load the writer appends the
