@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from reports.bulk import bulk_insert
-from reports.credit import SQLITE_SCAN_AFTER
+from reports.credit import SESSION_COLUMNS, SQLITE_SCAN_AFTER, Key
 from reports.models import ReportSessions, ReportVisitors
 from tracker.db import UTCDateTime
 from tracker.models import Site, TrackedSession
@@ -48,15 +48,7 @@ DIMENSIONS = ("channel", "source", "medium", "campaign", "content", "term")
 # A report covers at most this many days (reports.roi.MAX_RANGE_DAYS): an earlier visit can never
 # fall inside a report that also contains the day, so it need not be looked up.
 HISTORY_DAYS = 3 * 366
-SESSION_DIMS = {
-    "channel": TrackedSession.channel,
-    "source": TrackedSession.utm_source,
-    "medium": TrackedSession.utm_medium,
-    "campaign": TrackedSession.utm_campaign,
-    "content": TrackedSession.utm_content,
-    "term": TrackedSession.utm_term,
-}
-Key = tuple[str, ...]
+SESSION_DIMS = SESSION_COLUMNS
 BUILD_WORK_MEM = "128MB"
 STREAM_ROWS = 20_000
 
