@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -127,10 +128,21 @@ class TrackedSession(Base):
     click_id: Mapped[str | None] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(32))
     device_type: Mapped[str | None] = mapped_column(String(16))
+    # The start of the visitor's previous session (ordered by start, then id): any, in the same
+    # channel, and in the same source/medium/campaign; None when there is none. They let the report
+    # count distinct visitors over any range from the sessions alone. `visits_linked` says they
+    # are set; the collector and `tracker demo` write them with the session, and the report build
+    # links any session stored otherwise (or re-split later) before it counts.
+    prev_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    prev_channel_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    prev_campaign_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    visits_linked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index(None, "visitor_id", "started_at"),
         Index(None, "site_id", "started_at"),
+        Index("ix_sessions_unlinked", "site_id", postgresql_where=~visits_linked,
+              sqlite_where=~visits_linked),
     )
 
 

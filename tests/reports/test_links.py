@@ -1,0 +1,81 @@
+"""Visit links: each session knows its visitor's previous visit (any, same channel, same campaign)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from reports.links import link_visits
+from tests.reports.conftest import World, utc
+from tracker.models import TrackedSession
+
+
+def links(session, sid):
+    row = session.get(TrackedSession, sid)
+    session.refresh(row)
+    return row.prev_visit_at, row.prev_channel_visit_at, row.prev_campaign_visit_at, row.visits_linked
+
+
+def test_sessions_stored_directly_are_linked_by_the_build_step(session, site):
+    w = World(session, site)
+    v, other = w.visitor(), w.visitor()
+    a = w.visit(v, "2026-11-01 10:00", "attentive", "sms", "welcome")
+    b = w.visit(v, "2026-11-02 09:00")  # direct
+    c = w.visit(v, "2026-11-03 08:00", "postscript", "sms", "winback")  # SMS again, other campaign
+    d = w.visit(v, "2026-11-04 07:00", "attentive", "sms", "welcome")
+    e = w.visit(other, "2026-11-02 12:00", "attentive", "sms", "welcome")
+    session.commit()
+    assert links(session, a)[3] is False
+
+    assert link_visits(session, site.id) == 5
+    session.commit()
+    assert links(session, a) == (None, None, None, True)
+    assert links(session, b) == (utc("2026-11-01 10:00"), None, None, True)
+    assert links(session, c) == (utc("2026-11-02 09:00"), utc("2026-11-01 10:00"), None, True)
+    assert links(session, d) == (
+        utc("2026-11-03 08:00"), utc("2026-11-03 08:00"), utc("2026-11-01 10:00"), True)
+    assert links(session, e) == (None, None, None, True)
+    assert link_visits(session, site.id) == 0  # nothing left unlinked
+    assert link_visits(session, site.id, everything=True) == 0  # and what is linked is right
+
+
+def test_a_late_session_relinks_its_visitor_only(session, site):
+    w = World(session, site)
+    v, other = w.visitor(), w.visitor()
+    first = w.visit(v, "2026-11-01 10:00", "attentive", "sms", "welcome")
+    last = w.visit(v, "2026-11-05 10:00", "attentive", "sms", "welcome")
+    w.visit(other, "2026-11-02 12:00")
+    link_visits(session, site.id)
+    session.commit()
+    # A visit between the two arrives later (stored unlinked): the later visit now follows it.
+    between = w.visit(v, "2026-11-03 10:00", "attentive", "sms", "welcome")
+    session.commit()
+    assert link_visits(session, site.id) == 2
+    session.commit()
+    assert links(session, between)[:3] == (utc("2026-11-01 10:00"),) * 3
+    assert links(session, last)[:3] == (utc("2026-11-03 10:00"),) * 3
+    assert links(session, first)[:3] == (None, None, None)
+
+
+def test_sessions_starting_at_the_same_instant_link_in_id_order(session, site):
+    w = World(session, site)
+    v = w.visitor()
+    a = w.visit(v, "2026-11-01 10:00", "attentive", "sms", "welcome")
+    b = w.visit(v, "2026-11-01 10:00", "attentive", "sms", "welcome")
+    link_visits(session, site.id)
+    session.commit()
+    assert links(session, a)[:3] == (None, None, None)
+    assert links(session, b)[:3] == (utc("2026-11-01 10:00"),) * 3
+
+
+def test_wrong_links_are_found_and_mended(session, site):
+    w = World(session, site)
+    v = w.visitor()
+    w.visit(v, "2026-11-01 10:00")
+    b = w.visit(v, "2026-11-02 10:00")
+    link_visits(session, site.id)
+    session.execute(update(TrackedSession).where(TrackedSession.id == b).values(prev_visit_at=None))
+    session.commit()
+    assert link_visits(session, site.id, everything=True) == 1
+    session.commit()
+    assert session.scalar(select(TrackedSession.prev_visit_at).where(TrackedSession.id == b)) == utc(
+        "2026-11-01 10:00")
