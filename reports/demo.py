@@ -69,8 +69,8 @@ DEVICES = ("mobile", "mobile", "mobile", "desktop", "desktop", "tablet")
 SESSION_COLUMNS = (
     "id", "site_id", "visitor_id", "started_at", "last_seen_at", "pageviews", "landing_url", "referrer",
     "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "click_id", "channel",
-    "device_type",
-)
+    "device_type", "prev_visit_at", "prev_channel_visit_at", "prev_campaign_visit_at", "visits_linked",
+)  # the visit links (reports.links) are written with the sessions, as the collector does
 VISITOR_COLUMNS = (
     "id", "site_id", "visitor_key", "person_id", "first_seen_at", "last_seen_at", "device_type",
 )
@@ -187,6 +187,7 @@ def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: i
             n = min(1 + int(rng.expovariate(1 / (SESSIONS_PER_VISITOR - 1))), sessions - made)
             at = first
             last = first
+            previous, by_channel, by_campaign = None, {}, {}  # the visitor's latest visit per level
             for k in range(n):
                 if k:
                     at = at + timedelta(hours=rng.expovariate(1 / 40))
@@ -200,10 +201,13 @@ def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: i
                 pages = 1 + int(rng.expovariate(1 / 3))
                 seen = at + timedelta(seconds=30 * pages + rng.randrange(60))
                 last = max(last, seen)
+                channel, in_campaign = channel_for(src.source, src.medium), (src.source, src.medium, campaign)
                 session_rows.append((
                     ids.take("sessions"), site_id, visitor, at, seen, pages, landing, referrer, src.source,
-                    src.medium, campaign, content, term, None, channel_for(src.source, src.medium), device,
+                    src.medium, campaign, content, term, None, channel, device,
+                    previous, by_channel.get(channel), by_campaign.get(in_campaign), True,
                 ))
+                previous = by_channel[channel] = by_campaign[in_campaign] = at
                 made += 1
                 if rng.random() < base_rate * src.conversion:
                     paid_at = min(seen + timedelta(minutes=rng.randrange(2, 30)), end)

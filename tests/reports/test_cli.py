@@ -2,6 +2,7 @@
 
 from sqlalchemy import func, select
 
+from reports.links import link_visits
 from reports.models import ReportBuild, ReportRollup
 from tracker.cli import main
 from tracker.models import Cost, Order, Site, TrackedSession
@@ -96,6 +97,12 @@ def test_demo_fills_a_site_that_reports(runner, session):
     channels = set(session.scalars(select(TrackedSession.channel).distinct()))
     assert {"SMS", "Email", "Paid Search", "Organic Search", "Paid Social", "Direct"} <= channels
     assert session.scalar(select(func.count()).select_from(Order)) > 30
+    # every visit is stored linked to its visitor's previous ones, as the collector stores them
+    assert session.scalar(select(func.count()).where(TrackedSession.visits_linked.is_(False))) == 0
+    assert link_visits(session, site.id, everything=True) == 0
+    returning = select(func.count()).where(TrackedSession.prev_campaign_visit_at.is_not(None))
+    assert session.scalar(returning) > 100
+    session.rollback()
     # a rerun replaces the demo data instead of doubling it
     assert runner.invoke(main, ["demo", "--sessions", "3000", "--days", "10"]).exit_code == 0
     session.expire_all()
