@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from reports import credit, traffic
+from reports import credit, links, traffic
 from reports.attribution import ORDER_SCALE, SPLIT_MODELS, Touch, allocate_ints, int_weights
 from reports.bulk import bulk_insert
 from reports.credit import DIMENSIONS, UNATTRIBUTED_KEY, Key
@@ -57,6 +57,12 @@ def build_site(
     """
     tz = ZoneInfo(site.timezone)
     written = 0
+    # Sessions stored without their visit links (or re-split since) are linked first: the
+    # traffic rollups count visitors through them.
+    session.rollback()
+    begin_write(session)
+    links.link_visits(session, site.id)
+    session.commit()
     chunk_start = date_from
     while chunk_start <= date_to:
         chunk_end = min(chunk_start + timedelta(days=CHUNK_DAYS - 1), date_to)

@@ -22,7 +22,9 @@ class ReportRollup(Base):
     __tablename__ = "report_rollups"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    # No foreign key: rollups are derived rows written by the ten thousand, and a day counts only
+    # while its report_builds row (which cascades with the site) says it is built.
+    site_id: Mapped[int] = mapped_column(Integer)
     day: Mapped[date] = mapped_column(Date)
     lookback: Mapped[int] = mapped_column(SmallInteger)
     channel: Mapped[str] = mapped_column(String(32))
@@ -59,7 +61,9 @@ class ReportSessions(Base):
     __tablename__ = "report_sessions"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    # No foreign key: rollups are derived rows written by the ten thousand, and a day counts only
+    # while its report_builds row (which cascades with the site) says it is built.
+    site_id: Mapped[int] = mapped_column(Integer)
     day: Mapped[date] = mapped_column(Date)
     channel: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(UTM_LENGTH))
@@ -84,7 +88,9 @@ class ReportVisitors(Base):
     __tablename__ = "report_visitors"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    # No foreign key: rollups are derived rows written by the ten thousand, and a day counts only
+    # while its report_builds row (which cascades with the site) says it is built.
+    site_id: Mapped[int] = mapped_column(Integer)
     level: Mapped[int] = mapped_column(SmallInteger)
     day: Mapped[date] = mapped_column(Date)
     prev_day: Mapped[date | None] = mapped_column(Date)
@@ -114,4 +120,17 @@ class ReportBuild(Base):
     __table_args__ = (UniqueConstraint("site_id", "lookback", "day"),)
 
 
-from reports.web import models as _pages_models  # noqa: E402,F401  (the login attempts table)
+class LoginAttempt(Base):
+    """One failed login on the report pages, keyed by a hash of the email and by the client address
+    (kept in the database, so every process shares the throttling)."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # "email" or "ip"
+    kind: Mapped[str] = mapped_column(String(8))
+    # A keyed hash of the normalised email, or the client address.
+    key: Mapped[str] = mapped_column(String(64))
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index(None, "kind", "key", "attempted_at"),)

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from reports.bulk import bulk_insert
 from reports.credit import SESSION_COLUMNS, SQLITE_SCAN_AFTER, Key
+from reports.links import LINKS
 from reports.models import ReportSessions, ReportVisitors
 from tracker.db import UTCDateTime
 from tracker.models import Site, TrackedSession
@@ -124,6 +125,8 @@ def build_traffic(
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":  # group in memory (hash) rather than sorting through temporary files
         session.execute(text(f"SET LOCAL work_mem = '{BUILD_WORK_MEM}'"))
+        # Compiling the scan's expressions (JIT) costs more than a scan of millions of rows saves.
+        session.execute(text("SET LOCAL jit = off"))
         # Local dates as plain casts in the site's zone: timezone(name, ...) looks the zone up
         # again for every row, which costs more than the rest of a scan.
         zone = tz.key.replace("'", "''")
@@ -145,11 +148,16 @@ def build_traffic(
         started_col = type_coerce(literal_column("+sessions.started_at"), UTCDateTime())
     in_range = (site_col == site.id, started_col >= start, started_col < end)
     # The sessions are counted in a pass over the visitors (below) when there is one: on SQLite in
-    # its Python pass, on PostgreSQL in the widest level's (one scan and day computation fewer).
+    # its Python pass, on PostgreSQL in the scan that counts the visitors.
     in_pass = bool(levels)
     if sessions and not in_pass:
         per_day = select(literal(site.id), day, *dims, func.count()).where(*in_range).group_by(day, *dims)
         _insert_from(session, ReportSessions.__table__, ["site_id", "day", *DIMENSIONS, "sessions"], per_day)
+    if not levels:
+        return
+    if dialect == "postgresql":  # the sessions' visit links (linked by the build beforehand)
+        _levels_linked(session, site, levels, sessions, day, in_range)
+        return
 
     # Per level: each visitor's sessions (with the history before the range, for the visitors
     # active in it) in time order, and a session's previous day in the same row. Only a visitor's
@@ -162,58 +170,36 @@ def build_traffic(
     if first_visit < start:
         visits.append(s.visitor_id.in_(select(s.visitor_id).where(*in_range)))
     day = _build_day(dialect, s.started_at, tz, history, end).label("day")
-    if dialect == "sqlite":
-        _levels_in_python(session, site, date_from, levels, day, visits, sessions)
-        return
-    if levels:
-        _levels_together(session, site, levels, sessions, date_from, day, visits)
+    _levels_in_python(session, site, date_from, levels, day, visits, sessions)
 
 
-def _levels_together(
-    session: Session, site: Site, levels: Sequence[int], sessions: bool, date_from: date, day, visits
+# The visit link (reports.links) that finds a visitor's previous visit in each level's row.
+LEVEL_LINKS = ("prev_visit_at", "prev_channel_visit_at", "prev_campaign_visit_at")
+assert [LINKS[name] for name in LEVEL_LINKS] == [
+    tuple(SESSION_DIMS[d].key for d in level) for level in LEVELS]
+
+
+def _levels_linked(
+    session: Session, site: Site, levels: Sequence[int], sessions: bool, day, in_range
 ) -> None:
-    """Some levels' visitors (and with `sessions`, the sessions per day and row) in one pass over
-    the visits, on PostgreSQL.
+    """Some levels' visitors (and with `sessions`, the sessions per day and row) from one scan of
+    the range's sessions, on PostgreSQL, through the visit links (see reports.links).
 
-    Per level, a visit's previous day in the same row (lag over the visitor's visits in that row).
-    Only a visitor's first visit of a day in a row has a previous day before it; the visits are
-    grouped by day, each level's previous day and the dimensions once (a few groups per row of a
-    report), and each rollup sums those groups. (One pass computing every level measured slower
-    than two connections sharing them.)
+    A session's previous visit in a level's row started on an earlier local day (or never) exactly
+    when it is its visitor's first that day in that row, and that earlier day is the `prev_day`
+    the rollup keeps; otherwise it is the same day. The sessions are grouped by day, each level's
+    previous day and the dimensions once (a few groups per row of a report), and each rollup sums
+    those groups.
     """
     s = TrackedSession
     used = {d for index in levels for d in LEVELS[index]}
     carried = [d for d in DIMENSIONS if sessions or d in used]
-    base = (
-        select(day, s.started_at, s.visitor_id,
-               *(_sortable(SESSION_DIMS[d], "postgresql").label(d) if d in used else SESSION_DIMS[d].label(d)
-                 for d in carried))
-        .where(*visits)
-        .subquery("visits")
-    )
-    # One subquery per level, narrowest first: the totals' lag runs on the index order (visitor,
-    # time) before any sort, each wider level then sorts within each visitor only.
-    lagged = base
-    for index in sorted(levels, key=lambda i: len(LEVELS[i])):
-        partition = [lagged.c.visitor_id, *(lagged.c[d] for d in LEVELS[index])]
-        lagged = select(
-            *lagged.c,
-            func.lag(lagged.c.day).over(partition_by=partition, order_by=lagged.c.started_at)
-            .label(f"prev_{index}"),
-        ).subquery(f"lagged_{index}")
-    firsts = {index: or_(lagged.c[f"prev_{index}"].is_(None), lagged.c[f"prev_{index}"] < lagged.c.day)
-              for index in levels}
-    keys = [lagged.c.day, *(lagged.c[f"prev_{index}"] for index in levels), *(lagged.c[d] for d in carried)]
-    in_range = [lagged.c.day >= _day_param("postgresql", date_from)]
-    if not sessions:
-        in_range.append(or_(*firsts.values()))  # a visit that is nobody's first that day counts nowhere
-    grouped = (
-        select(*keys, func.count().label("sessions"),
-               *(func.count().filter(first).label(f"visitors_{index}") for index, first in firsts.items()))
-        .where(*in_range)
-        .group_by(*keys)
-        .cte("grouped")
-    )
+    prevs = {index: cast(getattr(s, LEVEL_LINKS[index]), Date) for index in levels}
+    firsts = [or_(prev.is_(None), prev < day) for prev in prevs.values()]
+    keys = [day, *(prev.label(f"prev_{index}") for index, prev in prevs.items()),
+            *(SESSION_DIMS[d].label(d) for d in carried)]
+    where = list(in_range) if sessions else [*in_range, or_(*firsts)]  # else a visit counts nowhere
+    grouped = select(*keys, func.count().label("sessions")).where(*where).group_by(*keys).cte("grouped")
     g = grouped.c
     writes = []
     if sessions:
@@ -224,12 +210,12 @@ def _levels_together(
         ))
     for index in levels:
         level = LEVELS[index]
-        prev, visitors = g[f"prev_{index}"], g[f"visitors_{index}"]
+        prev = g[f"prev_{index}"]
         writes.append(insert(ReportVisitors.__table__).from_select(
             ["site_id", "level", "day", "prev_day", *DIMENSIONS, "visitors"],
             select(literal(site.id), literal(index), g.day, prev,
-                   *(g[d] if d in level else literal("") for d in DIMENSIONS), func.sum(visitors))
-            .where(visitors > 0)
+                   *(g[d] if d in level else literal("") for d in DIMENSIONS), func.sum(g.sessions))
+            .where(or_(prev.is_(None), prev < g.day))
             .group_by(g.day, prev, *(g[d] for d in level)),
         ))
     *before, last = writes
@@ -303,16 +289,6 @@ def _levels_in_python(
 
 def _no_key(_row) -> tuple:
     return ()
-
-
-def _sortable(column, dialect: str):
-    """Byte order for sorting on PostgreSQL: its locale compares far slower; equality is the same."""
-    return column.collate("C") if dialect == "postgresql" else column
-
-
-def _day_param(dialect: str, day: date):
-    """A date to compare with local_date(): text on SQLite, a DATE elsewhere."""
-    return literal(day.isoformat()) if dialect == "sqlite" else literal(day, Date)
 
 
 def read_sessions(session: Session, site: Site, date_from: date, date_to: date, dims: Sequence[str]):

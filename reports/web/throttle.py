@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from reports.web.models import LoginAttempt
+from reports.models import LoginAttempt
 
 WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_EMAIL = 5

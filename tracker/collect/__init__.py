@@ -1,6 +1,11 @@
 """The collector: the snippet, page views, identify, and the server-side events API."""
 
-from flask import Flask
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the command line loads parts of the collector without Flask
+    from flask import Flask
 
 
 def init_app(app: Flask) -> None:
