@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from reports import credit, links, traffic
-from reports.attribution import ORDER_SCALE, SPLIT_MODELS, Touch, allocate_ints, int_weights
+from reports.attribution import ORDER_SCALE, SPLIT_MODELS, Touch, allocate_ints, decay_weights, int_weights
 from reports.bulk import bulk_insert
 from reports.credit import DIMENSIONS, UNATTRIBUTED_KEY, Key
 from reports.models import ReportBuild, ReportRollup
@@ -75,13 +75,13 @@ def build_site(
         # counts visitors while this process splits credit, then both connections share what is left.
         parts = _traffic_parts()
         alongside = _traffic_alongside(session, site.id, chunk_start, chunk_end, parts)
-        orders = credit.credited_orders(session, site, start, end, ROLLUP_LOOKBACK)
         session.execute(
             delete(ReportRollup).where(
                 ReportRollup.site_id == site.id, ReportRollup.lookback == ROLLUP_LOOKBACK,
                 ReportRollup.day >= chunk_start, ReportRollup.day <= chunk_end,
             )
         )
+        orders = credit.credited_orders(session, site, start, end, ROLLUP_LOOKBACK)
         bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, _rollup_records(site.id, orders))
         if alongside is None:
             traffic.build_traffic(session, site, chunk_start, chunk_end)
@@ -205,9 +205,9 @@ def _rollup_records(site_id: int, orders: Iterable[credit.CreditedOrder]) -> lis
         if n == 2:
             add(rows, position_based, equal_units, equal_money, new)
         else:
-            weights = _position_weights(n)
-            add(rows, position_based, allocate_ints(scale, weights), allocate_ints(net, weights), new)
-        weights = int_weights("time_decay", [t for t, _ in touches], order.at)
+            add(rows, position_based, _position_units(n), allocate_ints(net, _position_weights(n)), new)
+        at = order.at
+        weights = decay_weights([at - t.at for t, _ in touches])  # int_weights("time_decay", ...)
         add(rows, time_decay, _split(scale, weights), _split(net, weights), new)
     for cell, total in whole.items():
         row = cells.get(cell)
@@ -224,6 +224,12 @@ def _rollup_records(site_id: int, orders: Iterable[credit.CreditedOrder]) -> lis
 def _position_weights(n: int) -> list[int]:
     """position_based's weights depend only on the number of touches."""
     return int_weights("position_based", [Touch(datetime.min)] * n, datetime.min)
+
+
+@cache
+def _position_units(n: int) -> list[int]:
+    """position_based's split of one order (in 1/ORDER_SCALE) over n touches."""
+    return allocate_ints(ORDER_SCALE, _position_weights(n))
 
 
 def _equal(total: int, n: int) -> list[int]:

@@ -6,6 +6,7 @@ lookback window, one query each); Python only walks the orders of the range and 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -130,11 +131,10 @@ def _landing_touches(site: Site, orders: dict[int, CreditedOrder], fallback: dic
         order.touches.append((Touch(order.at, t.source == DIRECT), key))
 
 
-# One statement on PostgreSQL: the counted orders before `end` with their net revenue and whether
-# each is its person's (else visitor's) first sale; for those in range, the sessions of every
-# visitor of the person (and the order's own visitor) inside the lookback window, looked up by
-# index per order (a join over all sessions would hash the whole table).
-_JOINED_ORDERS = text("""
+# On PostgreSQL, one statement (and reports.build splits credit with the same parts).
+# The counted orders before `end` with their net revenue and whether each is its person's (else
+# visitor's) first sale; `in_range` are those from `start` on.
+ORDERS_CTES = """
 WITH counted AS MATERIALIZED (
     SELECT o.id, o.created_at, o.visitor_id,
            coalesce(o.person_id, (SELECT v.person_id FROM visitors v WHERE v.id = o.visitor_id)) AS person_id,
@@ -156,20 +156,29 @@ WITH counted AS MATERIALIZED (
 ), in_range AS (
     SELECT * FROM ranked WHERE created_at >= :start ORDER BY created_at, id
 )
-SELECT c.id, c.created_at, CAST(timezone(:zone, c.created_at) AS DATE), c.net, c.is_new, t.started_at,
-       t.channel, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content, t.utm_term
-FROM in_range c
-LEFT JOIN LATERAL (
+"""
+# The sessions of every visitor of an `in_range` order's person (and the order's own visitor)
+# inside the lookback window, looked up by index per order (a join over all sessions would hash
+# the whole table).
+ORDER_TOUCHES = """
     SELECT s.id, s.started_at, s.channel, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_content,
            s.utm_term
     FROM sessions s
     WHERE s.visitor_id = ANY(ARRAY(SELECT vp.id FROM visitors vp WHERE vp.person_id = c.person_id)
                              || c.visitor_id)
       AND s.site_id = :site AND s.started_at >= c.created_at - :window AND s.started_at <= c.created_at
-) t ON true
+"""
+_JOINED_ORDERS = text(ORDERS_CTES + """
+SELECT c.id, c.created_at, CAST(timezone(:zone, c.created_at) AS DATE), c.net, c.is_new, t.started_at,
+       t.channel, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content, t.utm_term
+FROM in_range c
+LEFT JOIN LATERAL (""" + ORDER_TOUCHES + """) t ON true
 ORDER BY c.created_at, c.id, t.started_at, t.id
 """)
 
+# The same statement in the driver's parameter style, for its streaming cursor.
+_JOINED_SQL = re.sub(r"(?<!:):(\w+)", r"%(\1)s", _JOINED_ORDERS.text)
+STREAM_CHUNK = 2_000
 
 
 def _credited_orders_joined(
@@ -182,17 +191,25 @@ def _credited_orders_joined(
     # The planner's estimate of the per-order lookups is high enough to compile the statement
     # (JIT), which costs more than running it.
     connection.exec_driver_sql("SET LOCAL jit = off")
-    cursor = connection.execute(_JOINED_ORDERS, params).cursor  # plain tuples
+    # Rows are taken in chunks as the server produces them, so this loop runs while the server
+    # is still looking up the later orders' touches (plain tuples, on the session's transaction).
+    cursor = connection.connection.driver_connection.cursor()
     orders: dict[int, CreditedOrder] = {}
     order = None
     touches = None
-    for row in cursor.fetchall():
+    for row in cursor.stream(_JOINED_SQL, params, size=STREAM_CHUNK):
         if order is None or order.id != row[0]:
             order = orders[row[0]] = CreditedOrder(*row[:5], [])
             touches = order.touches
         if row[5] is not None:
             key = row[6:]  # channel, source, medium, campaign, content, term
             touches.append((Touch(row[5], key[1] == DIRECT), key))
+    landing_fallback(session, site, orders)
+    return list(orders.values())
+
+
+def landing_fallback(session: Session, site: Site, orders: dict[int, CreditedOrder]) -> None:
+    """Give each order without touches its own landing URL (or referrer) as its touch, if it has one."""
     untouched = [oid for oid, o in orders.items() if not o.touches]
     if untouched:
         fallback = {
@@ -203,7 +220,6 @@ def _credited_orders_joined(
             if landing or referrer
         }
         _landing_touches(site, orders, fallback)
-    return list(orders.values())
 
 
 def _net(status: str, total: int, refunds: int) -> int:
