@@ -94,6 +94,7 @@ def _money(minor: int, currency: str) -> str:
 def reports_build(site_ref: str | None, date_from, date_to) -> None:
     """Build the attribution rollups (default: yesterday in each site's time zone); safe to rerun."""
     from reports.build import ROLLUP_LOOKBACK, build_site, refresh_site
+    from reports.links import unlinked_count
     from reports.roi import site_today
     from tracker.db import make_engine
     from tracker.models import Site
@@ -118,6 +119,11 @@ def reports_build(site_ref: str | None, date_from, date_to) -> None:
                 if first > last:
                     raise CommandError(f"--from {first} is after --to {last}; swap them.")
                 days = (last - first).days + 1
+                pending = unlinked_count(session, site.id)
+                session.rollback()
+                if pending >= LINK_NOTICE:
+                    click.echo(f"Linking {pending} visits of {site.domain} to their visitors' earlier ones "
+                               "(once after an upgrade; about a minute per million)...", err=True)
                 label = f"{site.domain} {first}..{last}"
                 with click.progressbar(length=days, label=label, file=sys.stderr,
                                        show_pos=True) as bar:
@@ -130,6 +136,10 @@ def reports_build(site_ref: str | None, date_from, date_to) -> None:
                                "people or visits changed since.")
     finally:
         engine.dispose()
+
+
+# Announce the one-off linking of visits stored before they carried links when it is this large.
+LINK_NOTICE = 50_000
 
 
 def _sessionise_waiting_hits(engine, rounds: int = 1000) -> None:

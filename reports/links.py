@@ -45,6 +45,12 @@ def expected_links(site_id: int, visitors=None):
     ).where(*where)
 
 
+def unlinked_count(session: Session, site_id: int) -> int:
+    """How many of the site's sessions wait for their links (all of them, once, after an upgrade)."""
+    s = TrackedSession
+    return session.scalar(select(func.count()).where(s.site_id == site_id, ~s.visits_linked)) or 0
+
+
 def link_visits(session: Session, site_id: int, everything: bool = False) -> int:
     """Link every session of the site's visitors that have an unlinked session (of all its visitors
     with `everything`); returns how many sessions changed. No commit."""
