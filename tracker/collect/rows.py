@@ -4,6 +4,12 @@ SQLAlchemy Core costs about half a millisecond per statement to build and bind; 
 page views a second that is the whole budget, so the group commit speaks to the driver directly.
 PostgreSQL gets whole arrays through `unnest`; SQLite runs in-process, where a row costs microseconds.
 Timestamps are written exactly as `tracker.db.UTCDateTime` stores them.
+
+A new session is written with its visit links (`reports.links`): the start of the visitor's previous
+session, of its previous one in the same channel, and of its previous one in the same
+source/medium/campaign. New sessions always follow the visitor's stored ones, in time order, with
+increasing ids, so each link is the batch's previous new session at that level or else the latest
+stored one.
 """
 
 from __future__ import annotations
@@ -19,6 +25,15 @@ SESSION_COLUMNS = (
 PAGEVIEW_COLUMNS = ("site_id", "session_id", "visitor_id", "ts", "url", "title", "referrer", "screen_width")
 VISITOR_COLUMNS = ("site_id", "visitor_key", "first_seen_at", "last_seen_at", "device_type", "browser", "os")
 SQLITE_CHUNK = 500
+
+# The visit links and the session columns a session shares with the previous one each names
+# (as `reports.links.LINKS`, which defines them for the report build).
+LINKS = (
+    ("prev_visit_at", ()),
+    ("prev_channel_visit_at", ("channel",)),
+    ("prev_campaign_visit_at", ("utm_source", "utm_medium", "utm_campaign")),
+)
+LINK_COLUMNS = tuple(name for name, _ in LINKS)
 
 
 class LatestSession:
@@ -38,6 +53,24 @@ def for_connection(dbapi_connection, dialect: str):
 
 def _columns(rows: list[tuple], count: int) -> list[list]:
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(count)]
+
+
+def _pg_link(name: str, shared: tuple[str, ...]) -> str:
+    """A new session's link: the batch's previous new session of the visitor at this level, or
+    else (COALESCE evaluates it only then) the latest stored one, found backwards on the
+    (visitor_id, started_at) index. The row comparison keeps the tie rule of start, then id;
+    all sub-statements share one snapshot, so `sessions` holds none of the batch's rows."""
+    partition = ", ".join(("ns.visitor_id", *(f"ns.{c}" for c in shared)))
+    same = "".join(f" AND s.{c} = ns.{c}" for c in shared)
+    return (
+        f"COALESCE(lag(ns.started_at) OVER (PARTITION BY {partition} ORDER BY ns.n), "
+        "(SELECT max(s.started_at) FROM sessions s WHERE s.visitor_id = ns.visitor_id "
+        f"AND s.started_at <= ns.started_at AND (s.started_at, s.id) < (ns.started_at, ns.id){same})) "
+        f"AS {name}"
+    )
+
+
+_PG_LINKS = ", ".join(_pg_link(name, shared) for name, shared in LINKS)
 
 
 class PostgresRows:
@@ -90,9 +123,10 @@ class PostgresRows:
         return ids, latest
 
     def finish(self, sessions: list[tuple], extended: list[tuple], pageviews: list[tuple], commit: bool):
-        """One statement: insert new sessions, extend known ones, insert page views (a page view's
-        last column numbers its new session, 1-based, or is None when session_id is known)."""
+        """One statement: insert new sessions (linked), extend known ones, insert page views (a page
+        view's last column numbers its new session, 1-based, or is None when session_id is known)."""
         names = ", ".join(SESSION_COLUMNS)
+        links = ", ".join(LINK_COLUMNS)
         pv_names = ", ".join(PAGEVIEW_COLUMNS)
         params = (
             _columns(sessions, len(SESSION_COLUMNS))
@@ -104,7 +138,9 @@ class PostgresRows:
                 "WITH new_sessions AS MATERIALIZED ("
                 "SELECT nextval(pg_get_serial_sequence('sessions', 'id')) AS id, t.* "
                 f"FROM {self._unnest(self._TYPES_SESSION)} WITH ORDINALITY AS t({names}, n)), "
-                f"inserted AS (INSERT INTO sessions (id, {names}) SELECT id, {names} FROM new_sessions), "
+                f"linked AS (SELECT ns.*, {_PG_LINKS} FROM new_sessions ns), "
+                f"inserted AS (INSERT INTO sessions (id, {names}, {links}, visits_linked) "
+                f"SELECT id, {names}, {links}, true FROM linked), "
                 "extended AS (UPDATE sessions SET last_seen_at = u.seen, "
                 "pageviews = sessions.pageviews + u.added "
                 "FROM unnest(%s::bigint[], %s::timestamptz[], %s::int[]) AS u(id, seen, added) "
@@ -125,6 +161,26 @@ def sqlite_time(value: datetime) -> str:
 
 def sqlite_parse(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _sqlite_link(shared: tuple[str, ...]) -> str:
+    """A new session's link, read before its row exists: the batch's earlier rows are already in
+    `sessions`, and its rowid will exceed every stored one, so "before it in (started_at, id)
+    order" is "started_at <= its own". Parameters are numbered as SESSION_COLUMNS, from 1."""
+    number = {name: index for index, name in enumerate(SESSION_COLUMNS, 1)}
+    same = "".join(f" AND {c} = ?{number[c]}" for c in shared)
+    return (
+        f"(SELECT max(started_at) FROM sessions WHERE visitor_id = ?{number['visitor_id']} "
+        f"AND started_at <= ?{number['started_at']}{same})"
+    )
+
+
+_SQLITE_INSERT_SESSION = (
+    f"INSERT INTO sessions ({', '.join(SESSION_COLUMNS)}, {', '.join(LINK_COLUMNS)}, visits_linked) VALUES ("
+    + ", ".join(f"?{number}" for number in range(1, len(SESSION_COLUMNS) + 1))
+    + "".join(f", {_sqlite_link(shared)}" for _, shared in LINKS)
+    + ", 1)"
+)
 
 
 class SqliteRows:
@@ -174,12 +230,11 @@ class SqliteRows:
 
     def finish(self, sessions: list[tuple], extended: list[tuple], pageviews: list[tuple], commit: bool):
         """As PostgresRows.finish; the caller's transaction commits."""
-        sql = f"INSERT INTO sessions ({', '.join(SESSION_COLUMNS)}) VALUES ({', '.join('?' * 15)})"
         new_ids = []
         for row in sessions:
             row = list(row)
             row[2], row[3] = sqlite_time(row[2]), sqlite_time(row[3])
-            self.cursor.execute(sql, row)
+            self.cursor.execute(_SQLITE_INSERT_SESSION, row)
             new_ids.append(self.cursor.lastrowid)
         if extended:
             self.cursor.executemany(

@@ -322,7 +322,11 @@ class _Batch:
         return rebuild
 
     def _rebuild(self, visitor_id: int, hits: list[Hit]) -> None:
-        """Re-split a visitor's sessions from the one before `hits` on (late or backfilled events)."""
+        """Re-split a visitor's sessions from the one before `hits` on (late or backfilled events).
+
+        Every session it keeps from there on is rewritten unlinked (`visits_linked` false), since a
+        re-split moves starts and touches that later visits link to; the report build then relinks
+        all of the visitor's sessions (`reports.links.link_visits`)."""
         first = min(hit.ts for hit in hits)
         anchor = self.conn.scalar(
             select(func.max(SESSIONS.c.started_at)).where(
@@ -357,6 +361,7 @@ class _Batch:
             values = _session_values(
                 landing.url, landing.referrer, site_host, landing.ts, views[group[-1]].ts, len(group), device
             )
+            values["visits_linked"] = False
             if number < len(old):
                 session_id = old[number].id
                 self.conn.execute(update(SESSIONS).where(SESSIONS.c.id == session_id).values(**values))
