@@ -113,10 +113,19 @@ def _decay_tables() -> tuple[list[int], list[int]]:
 
 def decay_weights(ages: Sequence[timedelta]) -> list[int]:
     """Integer weights proportional to 2^(-age / 7 days), ages rounded to whole seconds."""
+    return decay_weights_seconds([age_seconds(age) for age in ages])
+
+
+def age_seconds(age: timedelta) -> int:
+    """A touch's age rounded to whole seconds (half a second up), never negative."""
+    return max((age // _MICROSECOND + 500_000) // 1_000_000, 0)
+
+
+def decay_weights_seconds(ages: Sequence[int]) -> list[int]:
+    """decay_weights() of ages already in whole seconds."""
     high, low = _decay_tables()
     parts = []
-    for age in ages:
-        seconds = max((age // _MICROSECOND + 500_000) // 1_000_000, 0)
+    for seconds in ages:
         halves, rest = divmod(seconds, HALF_LIFE_SECONDS)
         parts.append((halves, high[rest // _DECAY_STEP] * low[rest % _DECAY_STEP]))
     oldest = max(h for h, _ in parts)

@@ -8,6 +8,7 @@ or touched by a later order change, refund, person merge or late session) from t
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,7 +22,15 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from reports import credit, links, traffic
-from reports.attribution import ORDER_SCALE, SPLIT_MODELS, Touch, allocate_ints, decay_weights, int_weights
+from reports.attribution import (
+    ORDER_SCALE,
+    SPLIT_MODELS,
+    Touch,
+    age_seconds,
+    allocate_ints,
+    decay_weights_seconds,
+    int_weights,
+)
 from reports.bulk import bulk_insert
 from reports.credit import DIMENSIONS, UNATTRIBUTED_KEY, Key
 from reports.models import ReportBuild, ReportRollup
@@ -81,7 +90,10 @@ def build_site(
                 ReportRollup.day >= chunk_start, ReportRollup.day <= chunk_end,
             )
         )
-        orders = credit.credited_orders(session, site, start, end, ROLLUP_LOOKBACK)
+        if session.get_bind().dialect.name == "postgresql":
+            orders = _streamed_orders(session, site, start, end)
+        else:
+            orders = map(_plain, credit.credited_orders(session, site, start, end, ROLLUP_LOOKBACK))
         bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, _rollup_records(site.id, orders))
         if alongside is None:
             traffic.build_traffic(session, site, chunk_start, chunk_end)
@@ -156,7 +168,62 @@ def _traffic_alongside(
     return futures
 
 
-def _rollup_records(site_id: int, orders: Iterable[credit.CreditedOrder]) -> list[tuple]:
+# An order as the nightly split sees it: (local day, net minor units, is a new customer's, touches)
+# with touches in time order as (age in whole seconds, is direct, six-dimension key).
+PlainOrder = tuple[date, int, bool, list[tuple[int, bool, Key]]]
+
+
+def _plain(order: credit.CreditedOrder) -> PlainOrder:
+    at = order.at
+    return order.day, order.net_minor, order.is_new, [
+        (age_seconds(at - touch.at), touch.direct, key) for touch, key in order.touches]
+
+
+# The build's own read of credit.credited_orders() on PostgreSQL: the same orders and touches, with
+# only what the split needs (a touch's age in whole seconds, rounded as attribution.age_seconds()).
+_PLAIN_SQL = re.sub(r"(?<!:):(\w+)", r"%(\1)s", credit.ORDERS_CTES + """
+SELECT c.id, CAST(timezone(:zone, c.created_at) AS DATE), c.net, c.is_new,
+       CAST(greatest(floor(extract(epoch FROM c.created_at - t.started_at) + 0.5), 0) AS BIGINT),
+       t.utm_source = :direct, t.channel, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content,
+       t.utm_term
+FROM in_range c
+LEFT JOIN LATERAL (""" + credit.ORDER_TOUCHES + """) t ON true
+ORDER BY c.created_at, c.id, t.started_at, t.id
+""")
+
+
+def _streamed_orders(session: Session, site: Site, start: datetime, end: datetime) -> Iterator[PlainOrder]:
+    """The orders of [start, end) that count, as they arrive from the server (PostgreSQL); those
+    without touches come last, with their landing-URL touch where they have one."""
+    connection = session.connection()
+    connection.exec_driver_sql("SET LOCAL jit = off")  # see credit._credited_orders_joined
+    params = {"site": site.id, "start": start, "end": end, "zone": site.timezone,
+              "window": timedelta(days=ROLLUP_LOOKBACK), "direct": credit.DIRECT}
+    cursor = connection.connection.driver_connection.cursor()
+    untouched: dict[int, credit.CreditedOrder] = {}
+    current, order = None, None
+    for row in cursor.stream(_PLAIN_SQL, params, size=credit.STREAM_CHUNK):
+        if row[0] != current:
+            if order is not None:
+                yield order
+            current = row[0]
+            if row[6] is None:  # no touches (a session's channel is never null)
+                untouched[current] = credit.CreditedOrder(current, None, row[1], row[2], row[3], [])
+                order = None
+                continue
+            order = (row[1], row[2], row[3], [])
+        order[3].append((row[4], row[5], row[6:]))
+    if order is not None:
+        yield order
+    if untouched:
+        placed = select(Order.id, Order.created_at).where(Order.id.in_(list(untouched)))
+        for oid, created_at in session.execute(placed):
+            untouched[oid].at = created_at
+        credit.landing_fallback(session, site, untouched)
+        yield from map(_plain, untouched.values())
+
+
+def _rollup_records(site_id: int, orders: Iterable[PlainOrder]) -> list[tuple]:
     """Credit of every split model per (local day, touch key), as rows for report_rollups.
 
     Tens of thousands of orders a night pass through here, so each model's split is written out
@@ -179,23 +246,23 @@ def _rollup_records(site_id: int, orders: Iterable[credit.CreditedOrder]) -> lis
             if new:
                 row[at + 2] += unit
 
-    for order in orders:
-        touches, net, new = order.touches, order.net_minor, order.is_new
+    for day, net, new, touches in orders:
         n = len(touches)
-        if n <= 1 or all(k == touches[0][1] for _, k in touches):  # one key takes it all
-            total = whole[(order.day, touches[0][1] if touches else UNATTRIBUTED_KEY)]
+        first_key = touches[0][2] if n else UNATTRIBUTED_KEY
+        if n <= 1 or all(t[2] == first_key for t in touches):  # one key takes it all
+            total = whole[(day, first_key)]
             total[0] += scale
             total[1] += net
             total[2] += scale if new else 0
             continue
         rows = []
-        for _, key in touches:
-            cell = (order.day, key)
+        for _, _, key in touches:
+            cell = (day, key)
             row = cells.get(cell)
             if row is None:
                 row = cells[cell] = [0] * width
             rows.append(row)
-        chosen = next((i for i in range(n - 1, -1, -1) if not touches[i][0].direct), n - 1)
+        chosen = next((i for i in range(n - 1, -1, -1) if not touches[i][1]), n - 1)
         for at, row in ((last_click, rows[-1]), (first_click, rows[0]), (last_non_direct, rows[chosen])):
             row[at] += scale
             row[at + 1] += net
@@ -206,8 +273,7 @@ def _rollup_records(site_id: int, orders: Iterable[credit.CreditedOrder]) -> lis
             add(rows, position_based, equal_units, equal_money, new)
         else:
             add(rows, position_based, _position_units(n), allocate_ints(net, _position_weights(n)), new)
-        at = order.at
-        weights = decay_weights([at - t.at for t, _ in touches])  # int_weights("time_decay", ...)
+        weights = decay_weights_seconds([t[0] for t in touches])  # int_weights("time_decay", ...)
         add(rows, time_decay, _split(scale, weights), _split(net, weights), new)
     for cell, total in whole.items():
         row = cells.get(cell)

@@ -195,11 +195,11 @@ def _levels_linked(
     used = {d for index in levels for d in LEVELS[index]}
     carried = [d for d in DIMENSIONS if sessions or d in used]
     prevs = {index: cast(getattr(s, LEVEL_LINKS[index]), Date) for index in levels}
-    firsts = [or_(prev.is_(None), prev < day) for prev in prevs.values()]
     keys = [day, *(prev.label(f"prev_{index}") for index, prev in prevs.items()),
             *(SESSION_DIMS[d].label(d) for d in carried)]
-    where = list(in_range) if sessions else [*in_range, or_(*firsts)]  # else a visit counts nowhere
-    grouped = select(*keys, func.count().label("sessions")).where(*where).group_by(*keys).cte("grouped")
+    # (Leaving out the sessions no level counts would cost more than it saves: nearly every
+    # session is its visitor's first of the day in some row.)
+    grouped = select(*keys, func.count().label("sessions")).where(*in_range).group_by(*keys).cte("grouped")
     g = grouped.c
     writes = []
     if sessions:
