@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +15,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from tracker.config import Config, ConfigError
+
+# A command ends without a last full garbage collection over every object SQLAlchemy and the
+# command made (a third of a second on a small machine); the process's memory goes back anyway.
+atexit.register(gc.freeze)
 
 
 class CommandError(click.ClickException):
