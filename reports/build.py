@@ -239,13 +239,6 @@ def _rollup_records(site_id: int, orders: Iterable[PlainOrder]) -> list[tuple]:
     cells: dict[tuple, list[int]] = {}
     scale = ORDER_SCALE
 
-    def add(rows: list[list[int]], at: int, units: list[int], money: list[int], new: bool) -> None:
-        for row, unit, minor in zip(rows, units, money):  # noqa: B905 (same length by construction)
-            row[at] += unit
-            row[at + 1] += minor
-            if new:
-                row[at + 2] += unit
-
     for day, net, new, touches in orders:
         n = len(touches)
         first_key = touches[0][2] if n else UNATTRIBUTED_KEY
@@ -267,14 +260,24 @@ def _rollup_records(site_id: int, orders: Iterable[PlainOrder]) -> list[tuple]:
             row[at] += scale
             row[at + 1] += net
             row[at + 2] += scale if new else 0
-        equal_units, equal_money = _equal(scale, n), _equal(net, n)
-        add(rows, linear, equal_units, equal_money, new)
+        lin_u, lin_m = _equal(scale, n), _equal(net, n)
         if n == 2:
-            add(rows, position_based, equal_units, equal_money, new)
+            pos_u, pos_m = lin_u, lin_m
         else:
-            add(rows, position_based, _position_units(n), allocate_ints(net, _position_weights(n)), new)
+            pos_u, pos_m = _position_units(n), allocate_ints(net, _position_weights(n))
         weights = decay_weights_seconds([t[0] for t in touches])  # int_weights("time_decay", ...)
-        add(rows, time_decay, _split(scale, weights), _split(net, weights), new)
+        dec_u, dec_m = _split(scale, weights), _split(net, weights)
+        for row, lu, lm, pu, pm, du, dm in zip(rows, lin_u, lin_m, pos_u, pos_m, dec_u, dec_m):  # noqa: B905
+            row[linear] += lu
+            row[linear + 1] += lm
+            row[position_based] += pu
+            row[position_based + 1] += pm
+            row[time_decay] += du
+            row[time_decay + 1] += dm
+            if new:
+                row[linear + 2] += lu
+                row[position_based + 2] += pu
+                row[time_decay + 2] += du
     for cell, total in whole.items():
         row = cells.get(cell)
         if row is None:
