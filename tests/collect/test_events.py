@@ -5,19 +5,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from tracker.credentials import hash_token, new_token
-from tracker.models import ApiToken, Pageview, TrackedSession, Visitor
+from tracker.models import Pageview, TrackedSession, Visitor
 
 UA = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile"
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def token(session):
-    value = new_token()
-    session.add(ApiToken(name="server", token_hash=hash_token(value), prefix=value[:8]))
-    session.commit()
-    return value
 
 
 def event(site, minutes=0, **fields):

@@ -15,9 +15,8 @@ from sqlalchemy import func, or_, select, type_coerce
 
 from reports.links import LINKS, expected_links, link_visits
 from tracker.collect.sessionise import append, drain
-from tracker.credentials import hash_token, new_token
 from tracker.db import UTCDateTime, get_engine
-from tracker.models import ApiToken, RawHit, TrackedSession, Visitor
+from tracker.models import RawHit, TrackedSession, Visitor
 
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 IPHONE = (
@@ -68,14 +67,6 @@ def clock(monkeypatch):
     monkeypatch.setattr("tracker.collect.fast.utcnow", lambda: now[0])
     monkeypatch.setattr("tracker.collect.views.utcnow", lambda: now[0])
     return now
-
-
-@pytest.fixture
-def token(session):
-    value = new_token()
-    session.add(ApiToken(name="server", token_hash=hash_token(value), prefix=value[:8]))
-    session.commit()
-    return value
 
 
 def post(client, site, view: View):
