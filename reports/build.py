@@ -8,7 +8,6 @@ or touched by a later order change, refund, person merge or late session) from t
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -181,7 +180,7 @@ def _plain(order: credit.CreditedOrder) -> PlainOrder:
 
 # The build's own read of credit.credited_orders() on PostgreSQL: the same orders and touches, with
 # only what the split needs (a touch's age in whole seconds, rounded as attribution.age_seconds()).
-_PLAIN_SQL = re.sub(r"(?<!:):(\w+)", r"%(\1)s", credit.ORDERS_CTES + """
+_PLAIN_SQL = credit.driver_style(credit.ORDERS_CTES + """
 SELECT c.id, CAST(timezone(:zone, c.created_at) AS DATE), c.net, c.is_new,
        CAST(greatest(floor(extract(epoch FROM c.created_at - t.started_at) + 0.5), 0) AS BIGINT),
        t.utm_source = :direct, t.channel, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content,

@@ -176,8 +176,12 @@ LEFT JOIN LATERAL (""" + ORDER_TOUCHES + """) t ON true
 ORDER BY c.created_at, c.id, t.started_at, t.id
 """)
 
-# The same statement in the driver's parameter style, for its streaming cursor.
-_JOINED_SQL = re.sub(r"(?<!:):(\w+)", r"%(\1)s", _JOINED_ORDERS.text)
+def driver_style(sql: str) -> str:
+    """A statement's `:name` parameters in the driver's `%(name)s` style, for its streaming cursor."""
+    return re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
+
+
+_JOINED_SQL = driver_style(_JOINED_ORDERS.text)
 STREAM_CHUNK = 2_000
 
 
