@@ -16,14 +16,10 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from tracker.models import TrackedSession
+from tracker.models import VISIT_LINKS, TrackedSession
 
 # The link columns and the session columns a visit shares with the previous one it links to.
-LINKS: dict[str, tuple[str, ...]] = {
-    "prev_visit_at": (),
-    "prev_channel_visit_at": ("channel",),
-    "prev_campaign_visit_at": ("utm_source", "utm_medium", "utm_campaign"),
-}
+LINKS = VISIT_LINKS
 
 
 def expected_links(site_id: int, visitors=None):

@@ -106,6 +106,15 @@ class Identity(Base):
     __table_args__ = (UniqueConstraint("site_id", "kind", "value_hash"),)
 
 
+# A session's visit links (see TrackedSession) and the columns it shares with the previous
+# session each one names.
+VISIT_LINKS: dict[str, tuple[str, ...]] = {
+    "prev_visit_at": (),
+    "prev_channel_visit_at": ("channel",),
+    "prev_campaign_visit_at": ("utm_source", "utm_medium", "utm_campaign"),
+}
+
+
 class TrackedSession(Base):
     """A visit: page views of one visitor with gaps under 30 minutes and one touch source."""
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from tracker.models import VISIT_LINKS
+
 # Session columns written at creation, in this order.
 SESSION_COLUMNS = (
     "site_id", "visitor_id", "started_at", "last_seen_at", "pageviews", "landing_url", "referrer",
@@ -26,14 +28,9 @@ PAGEVIEW_COLUMNS = ("site_id", "session_id", "visitor_id", "ts", "url", "title",
 VISITOR_COLUMNS = ("site_id", "visitor_key", "first_seen_at", "last_seen_at", "device_type", "browser", "os")
 SQLITE_CHUNK = 500
 
-# The visit links and the session columns a session shares with the previous one each names
-# (as `reports.links.LINKS`, which defines them for the report build).
-LINKS = (
-    ("prev_visit_at", ()),
-    ("prev_channel_visit_at", ("channel",)),
-    ("prev_campaign_visit_at", ("utm_source", "utm_medium", "utm_campaign")),
-)
-LINK_COLUMNS = tuple(name for name, _ in LINKS)
+# The visit links and the session columns a session shares with the previous one each names.
+LINKS = tuple(VISIT_LINKS.items())
+LINK_COLUMNS = tuple(VISIT_LINKS)
 
 
 class LatestSession:
