@@ -56,7 +56,9 @@ class ReportRollup(Base):
 
 
 class ReportSessions(Base):
-    """Sessions that started on one local day, per touch key (additive over days)."""
+    """Sessions that started on one local day, per row of the stored groupings (additive over days):
+    channel, source, medium and campaign; content and term are '' (a grouping by them is counted
+    from the sessions themselves)."""
 
     __tablename__ = "report_sessions"
 

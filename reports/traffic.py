@@ -49,6 +49,10 @@ DIMENSIONS = ("channel", "source", "medium", "campaign", "content", "term")
 # A report covers at most this many days (reports.roi.MAX_RANGE_DAYS): an earlier visit can never
 # fall inside a report that also contains the day, so it need not be looked up.
 HISTORY_DAYS = 3 * 366
+# The dimensions the sessions rollup keeps: those of the stored levels (a grouping by content or
+# term is counted from the sessions, visitors and sessions alike); the others are stored as ''.
+STORED_DIMS = tuple(d for d in DIMENSIONS if any(d in level for level in LEVELS))
+assert STORED_DIMS == DIMENSIONS[: len(STORED_DIMS)]
 SESSION_DIMS = SESSION_COLUMNS
 BUILD_WORK_MEM = "128MB"
 STREAM_ROWS = 20_000
@@ -138,7 +142,8 @@ def build_traffic(
         ReportVisitors.site_id == site.id, ReportVisitors.level.in_(list(levels)),
         ReportVisitors.day >= date_from, ReportVisitors.day <= date_to))
     s = TrackedSession
-    dims = list(SESSION_DIMS.values())
+    stored = [SESSION_DIMS[d] for d in STORED_DIMS]
+    unstored = [literal("") for _ in DIMENSIONS[len(STORED_DIMS):]]
     day = _build_day(dialect, s.started_at, tz, start, end).label("day")
     site_col, started_col = s.site_id, s.started_at
     if dialect == "sqlite" and end - start > SQLITE_SCAN_AFTER:
@@ -151,7 +156,8 @@ def build_traffic(
     # its Python pass, on PostgreSQL in the scan that counts the visitors.
     in_pass = bool(levels)
     if sessions and not in_pass:
-        per_day = select(literal(site.id), day, *dims, func.count()).where(*in_range).group_by(day, *dims)
+        per_day = (select(literal(site.id), day, *stored, *unstored, func.count())
+                   .where(*in_range).group_by(day, *stored))
         _insert_from(session, ReportSessions.__table__, ["site_id", "day", *DIMENSIONS, "sessions"], per_day)
     if not levels:
         return
@@ -193,7 +199,7 @@ def _levels_linked(
     """
     s = TrackedSession
     used = {d for index in levels for d in LEVELS[index]}
-    carried = [d for d in DIMENSIONS if sessions or d in used]
+    carried = [d for d in STORED_DIMS if sessions or d in used]
     prevs = {index: cast(getattr(s, LEVEL_LINKS[index]), Date) for index in levels}
     keys = [day, *(prev.label(f"prev_{index}") for index, prev in prevs.items()),
             *(SESSION_DIMS[d].label(d) for d in carried)]
@@ -203,10 +209,11 @@ def _levels_linked(
     g = grouped.c
     writes = []
     if sessions:
-        dims = [g[d] for d in DIMENSIONS]
+        dims = [g[d] for d in STORED_DIMS]
         writes.append(insert(ReportSessions.__table__).from_select(
             ["site_id", "day", *DIMENSIONS, "sessions"],
-            select(literal(site.id), g.day, *dims, func.sum(g.sessions)).group_by(g.day, *dims),
+            select(literal(site.id), g.day, *dims, *(literal("") for _ in DIMENSIONS[len(dims):]),
+                   func.sum(g.sessions)).group_by(g.day, *dims),
         ))
     for index in levels:
         level = LEVELS[index]
@@ -256,14 +263,15 @@ def _levels_in_python(
     counts: list[dict] = [defaultdict(int) for _ in levels]
     work = list(zip(getters, counts, strict=True))
     current, seen = None, []
-    per_day: dict[tuple, int] = defaultdict(int)
+    per_day: dict[tuple, int] = defaultdict(int)  # (day, *STORED_DIMS): sessions
+    stored_end = 2 + len(STORED_DIMS)
     cursor = rows.cursor  # plain tuples: the columns need no conversion on SQLite
     while chunk := cursor.fetchmany(STREAM_ROWS):
         for row in chunk:
             row_day = row[1]
             counting = row_day >= first
             if counting and sessions:
-                per_day[row[1:]] += 1
+                per_day[row[1:stored_end]] += 1
             if row[0] != current:
                 current, seen = row[0], [{} for _ in levels]
             for (getter, count), last in zip(work, seen):  # noqa: B905 (same length by construction)
@@ -283,8 +291,9 @@ def _levels_in_python(
     bulk_insert(session, ReportVisitors.__tablename__,
                 ["site_id", "level", "day", "prev_day", *DIMENSIONS, "visitors"], out)
     if sessions:
+        unstored = [""] * (len(DIMENSIONS) - len(STORED_DIMS))
         bulk_insert(session, ReportSessions.__tablename__, ["site_id", "day", *DIMENSIONS, "sessions"],
-                    [(site.id, *key, n) for key, n in per_day.items()])
+                    [(site.id, *key, *unstored, n) for key, n in per_day.items()])
 
 
 def _no_key(_row) -> tuple:
@@ -292,7 +301,7 @@ def _no_key(_row) -> tuple:
 
 
 def read_sessions(session: Session, site: Site, date_from: date, date_to: date, dims: Sequence[str]):
-    """Sessions per row and in total from the rollups."""
+    """Sessions per row and in total from the rollups (`dims` those of a stored level)."""
     cols = [getattr(ReportSessions, d) for d in dims]
     rows = {
         tuple(r[:-1]): int(r[-1])
