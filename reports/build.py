@@ -122,12 +122,10 @@ def build_site(
 
 
 def _traffic_parts() -> SimpleQueue:
-    """The parts of the traffic rollups: the widest visitor level with the sessions per day, and
-    the other levels together (each part one pass over the sessions, of about the same length)."""
+    """The parts of the traffic rollups: every level and the sessions per day in one pass over the
+    sessions (one scan costs less than two narrower ones; credit runs alongside meanwhile)."""
     parts: SimpleQueue = SimpleQueue()
-    widest, *others = sorted(range(len(traffic.LEVELS)), key=lambda i: -len(traffic.LEVELS[i]))
-    parts.put(((widest,), True))
-    parts.put((tuple(others), False))
+    parts.put((tuple(range(len(traffic.LEVELS))), True))
     return parts
 
 
