@@ -144,8 +144,7 @@ def _traffic_alongside(
     """Build the parts of the traffic rollups in threads with their own sessions (PostgreSQL only),
     each taking parts from `parts` until none is left; the caller takes any left once credit is split.
 
-    One thread per part: the server counts visitors on every core while this process splits
-    credit, and the passes, grouped into a few long ones, cost less than one per level.
+    One thread per part: the server counts visitors while this process splits credit.
     """
     engine = session.get_bind()
     if engine.dialect.name != "postgresql":
