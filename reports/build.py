@@ -14,7 +14,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
-from queue import Empty, SimpleQueue
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, or_, select, update
@@ -80,9 +79,8 @@ def build_site(
         sessions_mark = session.scalar(select(func.coalesce(func.max(TrackedSession.id), 0)))
         start, end = credit.range_bounds(chunk_start, chunk_end, tz)
         # On PostgreSQL the traffic rollups run on a second connection meanwhile: the server
-        # counts visitors while this process splits credit, then both connections share what is left.
-        parts = _traffic_parts()
-        alongside = _traffic_alongside(session, site.id, chunk_start, chunk_end, parts)
+        # counts sessions and visitors while this process splits credit.
+        alongside = _traffic_alongside(session, site.id, chunk_start, chunk_end)
         session.execute(
             delete(ReportRollup).where(
                 ReportRollup.site_id == site.id, ReportRollup.lookback == ROLLUP_LOOKBACK,
@@ -96,11 +94,8 @@ def build_site(
         bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, _rollup_records(site.id, orders))
         if alongside is None:
             traffic.build_traffic(session, site, chunk_start, chunk_end)
-        else:
-            for levels, sessions in _take(parts):
-                traffic.build_traffic(session, site, chunk_start, chunk_end, levels, sessions)
-            for future in alongside:  # committed; the days count as built only with this chunk's commit
-                future.result()
+        else:  # committed; the days count as built only with this chunk's commit
+            alongside.result()
         session.execute(
             delete(ReportBuild).where(
                 ReportBuild.site_id == site.id, ReportBuild.lookback == ROLLUP_LOOKBACK,
@@ -121,47 +116,22 @@ def build_site(
     return written
 
 
-def _traffic_parts() -> SimpleQueue:
-    """The parts of the traffic rollups: every level and the sessions per day in one pass over the
-    sessions (one scan costs less than two narrower ones; credit runs alongside meanwhile)."""
-    parts: SimpleQueue = SimpleQueue()
-    parts.put((tuple(range(len(traffic.LEVELS))), True))
-    return parts
-
-
-def _take(parts: SimpleQueue) -> Iterator[tuple[tuple[int, ...], bool]]:
-    """The parts nobody has taken yet, one at a time (shared between connections)."""
-    while True:
-        try:
-            yield parts.get_nowait()
-        except Empty:
-            return
-
-
-def _traffic_alongside(
-    session: Session, site_id: int, first: date, last: date, parts: SimpleQueue
-) -> list[Future] | None:
-    """Build the parts of the traffic rollups in threads with their own sessions (PostgreSQL only),
-    each taking parts from `parts` until none is left; the caller takes any left once credit is split.
-
-    One thread per part: the server counts visitors while this process splits credit.
-    """
+def _traffic_alongside(session: Session, site_id: int, first: date, last: date) -> Future | None:
+    """Build the traffic rollups in a thread with its own session and commit them (PostgreSQL only;
+    SQLite has a single writer, so the caller builds them in line)."""
     engine = session.get_bind()
     if engine.dialect.name != "postgresql":
-        return None  # SQLite has a single writer: run in line
+        return None
 
     def work() -> None:
         with Session(engine) as other:
-            site = other.get(Site, site_id)
-            for levels, sessions in _take(parts):
-                traffic.build_traffic(other, site, first, last, levels, sessions)
+            traffic.build_traffic(other, other.get(Site, site_id), first, last)
             other.commit()
 
-    workers = parts.qsize()
-    pool = ThreadPoolExecutor(max_workers=workers)
-    futures = [pool.submit(work) for _ in range(workers)]
-    pool.shutdown(wait=False)  # the threads end with their work; the caller waits on the futures
-    return futures
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(work)
+    pool.shutdown(wait=False)  # the thread ends with its work; the caller waits on the future
+    return future
 
 
 # An order as the nightly split sees it: (local day, net minor units, is a new customer's, touches)

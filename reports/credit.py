@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, func, literal_column, select, text, type_coerce, union
+from sqlalchemy import Integer, and_, func, literal_column, select, type_coerce, union
 from sqlalchemy.orm import Session, aliased
 
 from reports.attribution import ORDER_SCALE, Touch, allocate_ints, int_weights
@@ -131,7 +131,12 @@ def _landing_touches(site: Site, orders: dict[int, CreditedOrder], fallback: dic
         order.touches.append((Touch(order.at, t.source == DIRECT), key))
 
 
-# On PostgreSQL, one statement (and reports.build splits credit with the same parts).
+def driver_style(sql: str) -> str:
+    """A statement's `:name` parameters in the driver's `%(name)s` style, for its streaming cursor."""
+    return re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
+
+
+# On PostgreSQL, one statement (reports.build reads the same orders and touches for its split).
 # The counted orders before `end` with their net revenue and whether each is its person's (else
 # visitor's) first sale; `in_range` are those from `start` on.
 ORDERS_CTES = """
@@ -168,20 +173,13 @@ ORDER_TOUCHES = """
                              || c.visitor_id)
       AND s.site_id = :site AND s.started_at >= c.created_at - :window AND s.started_at <= c.created_at
 """
-_JOINED_ORDERS = text(ORDERS_CTES + """
+_JOINED_SQL = driver_style(ORDERS_CTES + """
 SELECT c.id, c.created_at, CAST(timezone(:zone, c.created_at) AS DATE), c.net, c.is_new, t.started_at,
        t.channel, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content, t.utm_term
 FROM in_range c
 LEFT JOIN LATERAL (""" + ORDER_TOUCHES + """) t ON true
 ORDER BY c.created_at, c.id, t.started_at, t.id
 """)
-
-def driver_style(sql: str) -> str:
-    """A statement's `:name` parameters in the driver's `%(name)s` style, for its streaming cursor."""
-    return re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
-
-
-_JOINED_SQL = driver_style(_JOINED_ORDERS.text)
 STREAM_CHUNK = 2_000
 
 

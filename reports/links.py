@@ -18,9 +18,6 @@ from sqlalchemy.orm import Session
 
 from tracker.models import VISIT_LINKS, TrackedSession
 
-# The link columns and the session columns a visit shares with the previous one it links to.
-LINKS = VISIT_LINKS
-
 
 def expected_links(site_id: int, visitors=None):
     """A query of (session id, *the links it should have) for a site's sessions (or those of the
@@ -36,7 +33,7 @@ def expected_links(site_id: int, visitors=None):
             .over(partition_by=[s.visitor_id, *(getattr(s, c) for c in shared)],
                   order_by=[s.started_at, s.id])
             .label(name)
-            for name, shared in LINKS.items()
+            for name, shared in VISIT_LINKS.items()
         ),
     ).where(*where)
 
@@ -58,11 +55,12 @@ def link_visits(session: Session, site_id: int, everything: bool = False) -> int
             return 0
         visitors = select(s.visitor_id).where(*unlinked).distinct()
     wanted = expected_links(site_id, visitors).subquery("wanted")
-    changed = or_(~s.visits_linked, *(getattr(s, name).is_distinct_from(wanted.c[name]) for name in LINKS))
+    changed = or_(~s.visits_linked,
+                  *(getattr(s, name).is_distinct_from(wanted.c[name]) for name in VISIT_LINKS))
     result = session.execute(
         update(s)
         .where(s.id == wanted.c.id, changed)
-        .values(**{name: wanted.c[name] for name in LINKS}, visits_linked=True)
+        .values(**{name: wanted.c[name] for name in VISIT_LINKS}, visits_linked=True)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount

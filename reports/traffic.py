@@ -37,10 +37,9 @@ from sqlalchemy.orm import Session
 
 from reports.bulk import bulk_insert
 from reports.credit import SESSION_COLUMNS, SQLITE_SCAN_AFTER, Key
-from reports.links import LINKS
 from reports.models import ReportSessions, ReportVisitors
 from tracker.db import UTCDateTime
-from tracker.models import Site, TrackedSession
+from tracker.models import VISIT_LINKS, Site, TrackedSession
 
 # Each level costs the build one sorted pass over the sessions: the totals, Mission Control's
 # channels and the report's default grouping are kept; other groupings count from the sessions.
@@ -112,15 +111,8 @@ def _build_day(dialect: str, column, tz: ZoneInfo, start: datetime, end: datetim
     return local_date(dialect, column, tz, start, end)
 
 
-def build_traffic(
-    session: Session, site: Site, date_from: date, date_to: date,
-    levels: Sequence[int] | None = None, sessions: bool = True,
-) -> None:
-    """Rewrite the sessions and visitors rollups of local days date_from..date_to (no commit).
-
-    `levels` and `sessions` pick a part (all by default).
-    """
-    levels = range(len(LEVELS)) if levels is None else levels
+def build_traffic(session: Session, site: Site, date_from: date, date_to: date) -> None:
+    """Rewrite the sessions and visitors rollups of local days date_from..date_to (no commit)."""
     from reports.credit import range_bounds
 
     tz = ZoneInfo(site.timezone)
@@ -135,15 +127,9 @@ def build_traffic(
         # again for every row, which costs more than the rest of a scan.
         zone = tz.key.replace("'", "''")
         session.execute(text(f"SET LOCAL TIME ZONE '{zone}'"))
-    if sessions:
-        r = ReportSessions
+    for r in (ReportSessions, ReportVisitors):
         session.execute(delete(r).where(r.site_id == site.id, r.day >= date_from, r.day <= date_to))
-    session.execute(delete(ReportVisitors).where(
-        ReportVisitors.site_id == site.id, ReportVisitors.level.in_(list(levels)),
-        ReportVisitors.day >= date_from, ReportVisitors.day <= date_to))
     s = TrackedSession
-    stored = [SESSION_DIMS[d] for d in STORED_DIMS]
-    unstored = [literal("") for _ in DIMENSIONS[len(STORED_DIMS):]]
     day = _build_day(dialect, s.started_at, tz, start, end).label("day")
     site_col, started_col = s.site_id, s.started_at
     if dialect == "sqlite" and end - start > SQLITE_SCAN_AFTER:
@@ -152,17 +138,9 @@ def build_traffic(
         site_col = type_coerce(literal_column("+sessions.site_id"), Integer())
         started_col = type_coerce(literal_column("+sessions.started_at"), UTCDateTime())
     in_range = (site_col == site.id, started_col >= start, started_col < end)
-    # The sessions are counted in a pass over the visitors (below) when there is one: on SQLite in
-    # its Python pass, on PostgreSQL in the scan that counts the visitors.
-    in_pass = bool(levels)
-    if sessions and not in_pass:
-        per_day = (select(literal(site.id), day, *stored, *unstored, func.count())
-                   .where(*in_range).group_by(day, *stored))
-        _insert_from(session, ReportSessions.__table__, ["site_id", "day", *DIMENSIONS, "sessions"], per_day)
-    if not levels:
-        return
+    # The sessions are counted in the same pass as the visitors.
     if dialect == "postgresql":  # the sessions' visit links (linked by the build beforehand)
-        _levels_linked(session, site, levels, sessions, day, in_range)
+        _levels_linked(session, site, day, in_range)
         return
 
     # Per level: each visitor's sessions (with the history before the range, for the visitors
@@ -176,20 +154,19 @@ def build_traffic(
     if first_visit < start:
         visits.append(s.visitor_id.in_(select(s.visitor_id).where(*in_range)))
     day = _build_day(dialect, s.started_at, tz, history, end).label("day")
-    _levels_in_python(session, site, date_from, levels, day, visits, sessions)
+    _levels_in_python(session, site, date_from, day, visits)
 
 
-# The visit link (reports.links) that finds a visitor's previous visit in each level's row.
-LEVEL_LINKS = ("prev_visit_at", "prev_channel_visit_at", "prev_campaign_visit_at")
-assert [LINKS[name] for name in LEVEL_LINKS] == [
-    tuple(SESSION_DIMS[d].key for d in level) for level in LEVELS]
+# Each level's visit link: the one whose shared session columns are the level's dimensions.
+LEVEL_LINKS = tuple(
+    next(name for name, shared in VISIT_LINKS.items() if shared == tuple(SESSION_DIMS[d].key for d in level))
+    for level in LEVELS
+)
 
 
-def _levels_linked(
-    session: Session, site: Site, levels: Sequence[int], sessions: bool, day, in_range
-) -> None:
-    """Some levels' visitors (and with `sessions`, the sessions per day and row) from one scan of
-    the range's sessions, on PostgreSQL, through the visit links (see reports.links).
+def _levels_linked(session: Session, site: Site, day, in_range) -> None:
+    """Every level's visitors and the sessions per day and row from one scan of the range's
+    sessions, on PostgreSQL, through the visit links (see reports.links).
 
     A session's previous visit in a level's row started on an earlier local day (or never) exactly
     when it is its visitor's first that day in that row, and that earlier day is the `prev_day`
@@ -198,24 +175,18 @@ def _levels_linked(
     those groups.
     """
     s = TrackedSession
-    used = {d for index in levels for d in LEVELS[index]}
-    carried = [d for d in STORED_DIMS if sessions or d in used]
-    prevs = {index: cast(getattr(s, LEVEL_LINKS[index]), Date) for index in levels}
+    prevs = {index: cast(getattr(s, link), Date) for index, link in enumerate(LEVEL_LINKS)}
     keys = [day, *(prev.label(f"prev_{index}") for index, prev in prevs.items()),
-            *(SESSION_DIMS[d].label(d) for d in carried)]
-    # (Leaving out the sessions no level counts would cost more than it saves: nearly every
-    # session is its visitor's first of the day in some row.)
+            *(SESSION_DIMS[d].label(d) for d in STORED_DIMS)]
     grouped = select(*keys, func.count().label("sessions")).where(*in_range).group_by(*keys).cte("grouped")
     g = grouped.c
-    writes = []
-    if sessions:
-        dims = [g[d] for d in STORED_DIMS]
-        writes.append(insert(ReportSessions.__table__).from_select(
-            ["site_id", "day", *DIMENSIONS, "sessions"],
-            select(literal(site.id), g.day, *dims, *(literal("") for _ in DIMENSIONS[len(dims):]),
-                   func.sum(g.sessions)).group_by(g.day, *dims),
-        ))
-    for index in levels:
+    dims = [g[d] for d in STORED_DIMS]
+    writes = [insert(ReportSessions.__table__).from_select(
+        ["site_id", "day", *DIMENSIONS, "sessions"],
+        select(literal(site.id), g.day, *dims, *(literal("") for _ in DIMENSIONS[len(dims):]),
+               func.sum(g.sessions)).group_by(g.day, *dims),
+    )]
+    for index in prevs:
         level = LEVELS[index]
         prev = g[f"prev_{index}"]
         writes.append(insert(ReportVisitors.__table__).from_select(
@@ -231,22 +202,11 @@ def _levels_linked(
     session.execute(last)
 
 
-def _insert_from(session: Session, table, columns: list[str], query) -> None:
-    """Write a query's rows into a rollup table without a round trip through this process.
-
-    (PostgreSQL plans no parallel scan for INSERT ... SELECT; on two cores the build keeps both
-    busy with two connections anyway.)
-    """
-    session.execute(insert(table).from_select(columns, query))
-
-
-def _levels_in_python(
-    session: Session, site: Site, date_from: date, levels: Sequence[int], day, visits,
-    sessions: bool = False,
-) -> None:
-    """The same counts in one streamed pass in visitor order (SQLite sorts far slower than this);
-    with `sessions`, the sessions per day and row of the range too."""
+def _levels_in_python(session: Session, site: Site, date_from: date, day, visits) -> None:
+    """The same counts, and the sessions per day and row, in one streamed pass in visitor order
+    (SQLite sorts far slower than this)."""
     s = TrackedSession
+    levels = range(len(LEVELS))
     rows = session.connection().execute(
         select(s.visitor_id, day, *SESSION_DIMS.values())
         .where(*visits)
@@ -270,7 +230,7 @@ def _levels_in_python(
         for row in chunk:
             row_day = row[1]
             counting = row_day >= first
-            if counting and sessions:
+            if counting:
                 per_day[row[1:stored_end]] += 1
             if row[0] != current:
                 current, seen = row[0], [{} for _ in levels]
@@ -290,10 +250,9 @@ def _levels_in_python(
             out.append((site.id, index, row_day, prev, *(values.get(d, "") for d in DIMENSIONS), n))
     bulk_insert(session, ReportVisitors.__tablename__,
                 ["site_id", "level", "day", "prev_day", *DIMENSIONS, "visitors"], out)
-    if sessions:
-        unstored = [""] * (len(DIMENSIONS) - len(STORED_DIMS))
-        bulk_insert(session, ReportSessions.__tablename__, ["site_id", "day", *DIMENSIONS, "sessions"],
-                    [(site.id, *key, *unstored, n) for key, n in per_day.items()])
+    unstored = [""] * (len(DIMENSIONS) - len(STORED_DIMS))
+    bulk_insert(session, ReportSessions.__tablename__, ["site_id", "day", *DIMENSIONS, "sessions"],
+                [(site.id, *key, *unstored, n) for key, n in per_day.items()])
 
 
 def _no_key(_row) -> tuple:

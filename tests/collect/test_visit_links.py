@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, or_, select, type_coerce
 
-from reports.links import LINKS, expected_links, link_visits
+from reports.links import expected_links, link_visits
 from tracker.collect.sessionise import append, drain
 from tracker.db import UTCDateTime, get_engine
-from tracker.models import RawHit, TrackedSession, Visitor
+from tracker.models import VISIT_LINKS, RawHit, TrackedSession, Visitor
 
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 IPHONE = (
@@ -134,7 +134,7 @@ def stored(session, site) -> dict[int, tuple]:
     session.rollback()  # a fresh snapshot: the collector committed on its own connection
     s = TrackedSession
     rows = session.execute(
-        select(s.id, *(getattr(s, name) for name in LINKS), s.visits_linked).where(s.site_id == site.id)
+        select(s.id, *(getattr(s, name) for name in VISIT_LINKS), s.visits_linked).where(s.site_id == site.id)
     )
     return {row[0]: tuple(row[1:]) for row in rows}
 
@@ -143,7 +143,8 @@ def expected(session, site) -> dict[int, tuple]:
     """Each session's links as the report defines them, with visits_linked True."""
     session.rollback()
     wanted = expected_links(site.id).subquery()
-    rows = session.execute(select(wanted.c.id, *(type_coerce(wanted.c[name], UTCDateTime) for name in LINKS)))
+    links = (type_coerce(wanted.c[name], UTCDateTime) for name in VISIT_LINKS)
+    rows = session.execute(select(wanted.c.id, *links))
     return {row[0]: (*row[1:], True) for row in rows}
 
 
@@ -157,7 +158,7 @@ def differing(session, site) -> int:
         select(func.count())
         .select_from(s)
         .join(wanted, wanted.c.id == s.id)
-        .where(or_(*(getattr(s, name).is_distinct_from(wanted.c[name]) for name in LINKS)))
+        .where(or_(*(getattr(s, name).is_distinct_from(wanted.c[name]) for name in VISIT_LINKS)))
     )
 
 
@@ -166,7 +167,7 @@ def journey(session, site, visitor: str) -> list[tuple]:
     session.rollback()
     s = TrackedSession
     rows = session.execute(
-        select(s.started_at, s.utm_source, s.utm_campaign, *(getattr(s, name) for name in LINKS))
+        select(s.started_at, s.utm_source, s.utm_campaign, *(getattr(s, name) for name in VISIT_LINKS))
         .join(Visitor, Visitor.id == s.visitor_id)
         .where(Visitor.visitor_key == visitor)
         .order_by(s.started_at, s.id)

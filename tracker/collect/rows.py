@@ -5,9 +5,9 @@ page views a second that is the whole budget, so the group commit speaks to the 
 PostgreSQL gets whole arrays through `unnest`; SQLite runs in-process, where a row costs microseconds.
 Timestamps are written exactly as `tracker.db.UTCDateTime` stores them.
 
-A new session is written with its visit links (`reports.links`): the start of the visitor's previous
-session, of its previous one in the same channel, and of its previous one in the same
-source/medium/campaign. New sessions always follow the visitor's stored ones, in time order, with
+A new session is written with its visit links (`tracker.models.VISIT_LINKS`): the start of the
+visitor's previous session, of its previous one in the same channel, and of its previous one in
+the same source/medium/campaign. New sessions always follow the visitor's stored ones, in time order, with
 increasing ids, so each link is the batch's previous new session at that level or else the latest
 stored one.
 """
@@ -28,8 +28,6 @@ PAGEVIEW_COLUMNS = ("site_id", "session_id", "visitor_id", "ts", "url", "title",
 VISITOR_COLUMNS = ("site_id", "visitor_key", "first_seen_at", "last_seen_at", "device_type", "browser", "os")
 SQLITE_CHUNK = 500
 
-# The visit links and the session columns a session shares with the previous one each names.
-LINKS = tuple(VISIT_LINKS.items())
 LINK_COLUMNS = tuple(VISIT_LINKS)
 
 
@@ -67,7 +65,7 @@ def _pg_link(name: str, shared: tuple[str, ...]) -> str:
     )
 
 
-_PG_LINKS = ", ".join(_pg_link(name, shared) for name, shared in LINKS)
+_PG_LINKS = ", ".join(_pg_link(name, shared) for name, shared in VISIT_LINKS.items())
 
 
 class PostgresRows:
@@ -175,7 +173,7 @@ def _sqlite_link(shared: tuple[str, ...]) -> str:
 _SQLITE_INSERT_SESSION = (
     f"INSERT INTO sessions ({', '.join(SESSION_COLUMNS)}, {', '.join(LINK_COLUMNS)}, visits_linked) VALUES ("
     + ", ".join(f"?{number}" for number in range(1, len(SESSION_COLUMNS) + 1))
-    + "".join(f", {_sqlite_link(shared)}" for _, shared in LINKS)
+    + "".join(f", {_sqlite_link(shared)}" for shared in VISIT_LINKS.values())
     + ", 1)"
 )
 
