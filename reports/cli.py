@@ -22,7 +22,7 @@ def reports_group():
 
 
 # tracker.cli registers the groups above when it loads, so they exist before this import.
-from tracker.cli import CommandError, db_session, load_config, user_errors  # noqa: E402
+from tracker.cli import CommandError, db_session, fewer_collections, load_config, user_errors  # noqa: E402
 
 
 def _pick_site(session: Session, ref: str | None):
@@ -100,6 +100,7 @@ def reports_build(site_ref: str | None, date_from, date_to) -> None:
     from tracker.models import Site
     from tracker.sites import require_site
 
+    fewer_collections()
     engine = make_engine(load_config().database_url)
     try:
         _sessionise_waiting_hits(engine)

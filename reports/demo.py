@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 import random
 import sys
+from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy import delete, select, text
@@ -70,7 +72,9 @@ SESSION_COLUMNS = (
     "id", "site_id", "visitor_id", "started_at", "last_seen_at", "pageviews", "landing_url", "referrer",
     "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "click_id", "channel",
     "device_type", "prev_visit_at", "prev_channel_visit_at", "prev_campaign_visit_at", "visits_linked",
-)  # the visit links (reports.links) are written with the sessions, as the collector does
+    "started_day", "prev_visit_day", "prev_channel_visit_day", "prev_campaign_visit_day",
+)  # the visit links (reports.links) and, on PostgreSQL, their days are written with the sessions,
+# as the collector does
 VISITOR_COLUMNS = (
     "id", "site_id", "visitor_key", "person_id", "first_seen_at", "last_seen_at", "device_type",
 )
@@ -151,8 +155,26 @@ def _landing(
     return f"https://{DEMO_DOMAIN}{path}{query}", src.referrer
 
 
+_NO_VISIT = (None, None)
+
+
+def _local_days(start: datetime, end: datetime, zone: str):
+    """A fast `at -> local date in zone` for instants in [start, end]."""
+    tz = ZoneInfo(zone)
+    day = start.astimezone(tz).date()
+    midnights, dates = [], []
+    while True:
+        midnight = datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
+        if midnight > end:
+            break
+        midnights.append(midnight)
+        dates.append(day)
+        day += timedelta(days=1)
+    return lambda at: dates[bisect_right(midnights, at) - 1]
+
+
 def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: int, seed: int,
-             progress=None) -> dict[str, int]:
+             progress=None, zone: str = DEMO_TIMEZONE) -> dict[str, int]:
     """Write the demo rows; returns how many of each were made."""
     from tracker.collect.touch import channel_for  # here: the command line loads without the collector
 
@@ -163,6 +185,7 @@ def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: i
     start = end - timedelta(days=days)
     span = (end - start).total_seconds()
     weights = [s.weight for s in SOURCES]
+    local_day = _local_days(start, end, zone) if writer.postgres else None
     mean_conversion = sum(s.weight * s.conversion for s in SOURCES) / sum(weights)
     base_rate = min(orders / max(sessions, 1) / mean_conversion, 0.9)
     counts = dict(persons=0, visitors=0, sessions=0, orders=0, refunds=0)
@@ -187,7 +210,8 @@ def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: i
             n = min(1 + int(rng.expovariate(1 / (SESSIONS_PER_VISITOR - 1))), sessions - made)
             at = first
             last = first
-            previous, by_channel, by_campaign = None, {}, {}  # the visitor's latest visit per level
+            # The visitor's latest visit per level, as (start, local day on PostgreSQL).
+            previous, by_channel, by_campaign = _NO_VISIT, {}, {}
             for k in range(n):
                 if k:
                     at = at + timedelta(hours=rng.expovariate(1 / 40))
@@ -202,12 +226,16 @@ def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: i
                 seen = at + timedelta(seconds=30 * pages + rng.randrange(60))
                 last = max(last, seen)
                 channel, in_campaign = channel_for(src.source, src.medium), (src.source, src.medium, campaign)
+                visit = (at, local_day(at) if local_day else None)
+                in_channel = by_channel.get(channel, _NO_VISIT)
+                same_campaign = by_campaign.get(in_campaign, _NO_VISIT)
                 session_rows.append((
                     ids.take("sessions"), site_id, visitor, at, seen, pages, landing, referrer, src.source,
                     src.medium, campaign, content, term, None, channel, device,
-                    previous, by_channel.get(channel), by_campaign.get(in_campaign), True,
+                    previous[0], in_channel[0], same_campaign[0], True,
+                    visit[1], previous[1], in_channel[1], same_campaign[1],
                 ))
-                previous = by_channel[channel] = by_campaign[in_campaign] = at
+                previous = by_channel[channel] = by_campaign[in_campaign] = visit
                 made += 1
                 if rng.random() < base_rate * src.conversion:
                     paid_at = min(seen + timedelta(minutes=rng.randrange(2, 30)), end)
@@ -310,13 +338,13 @@ def demo_command(days: int, sessions: int, orders: int | None, seed: int) -> Non
             site = session.scalar(select(Site).where(Site.domain == DEMO_DOMAIN))
             if site is None:
                 site = create_site(session, DEMO_DOMAIN, timezone=DEMO_TIMEZONE, currency="USD")
-            site_id, public_id = site.id, site.public_id
+            site_id, public_id, zone = site.id, site.public_id, site.timezone
             conn = session.connection()
             _wipe(conn, site_id)
             with click.progressbar(length=sessions, label="Generating sessions", file=sys.stderr,
                                    show_pos=True) as bar:
                 counts = generate(conn, site_id, days, sessions, orders if orders is not None
-                                  else sessions * 3 // 100, seed, progress=bar.update)
+                                  else sessions * 3 // 100, seed, progress=bar.update, zone=zone)
         click.echo(
             f"Filled {DEMO_DOMAIN}: {counts['sessions']} sessions, {counts['visitors']} visitors, "
             f"{counts['orders']} orders, {counts['refunds']} refunds, {counts['costs']} spend rows "

@@ -8,34 +8,41 @@ scan of the sessions instead of sorting every visitor's history.
 
 The collector and `tracker demo` write the links with each session. Any session stored otherwise
 (or re-split by a late page view) is unlinked (`visits_linked` false); `link_visits` recomputes
-every session of those visitors in one statement before the build counts.
+every session of those visitors in one statement before the build counts. On PostgreSQL the
+sessions also keep the local days of their start and of each link (`tracker.models.VISIT_DAYS`),
+which the build groups by; they are set with the links, in the site's time zone.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Date, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from tracker.models import VISIT_LINKS, TrackedSession
+from tracker.models import STARTED_DAY, VISIT_DAYS, VISIT_LINKS, Site, TrackedSession
 
 
-def expected_links(site_id: int, visitors=None):
+def expected_links(site_id: int, visitors=None, zone: str | None = None):
     """A query of (session id, *the links it should have) for a site's sessions (or those of the
-    visitors selected by `visitors`, a subquery of visitor ids)."""
+    visitors selected by `visitors`, a subquery of visitor ids); with `zone` (PostgreSQL), also the
+    local days of the start and of each link (`started_day`, then VISIT_DAYS)."""
     s = TrackedSession
     where = [s.site_id == site_id]
     if visitors is not None:
         where.append(s.visitor_id.in_(visitors))
-    return select(
-        s.id,
-        *(
-            func.lag(s.started_at)
-            .over(partition_by=[s.visitor_id, *(getattr(s, c) for c in shared)],
-                  order_by=[s.started_at, s.id])
-            .label(name)
-            for name, shared in VISIT_LINKS.items()
-        ),
-    ).where(*where)
+    links = {
+        name: func.lag(s.started_at).over(
+            partition_by=[s.visitor_id, *(getattr(s, c) for c in shared)], order_by=[s.started_at, s.id])
+        for name, shared in VISIT_LINKS.items()
+    }
+    days = []
+    if zone is not None:
+        days = [_local_day(zone, s.started_at).label(STARTED_DAY),
+                *(_local_day(zone, links[name]).label(day) for name, day in VISIT_DAYS.items())]
+    return select(s.id, *(link.label(name) for name, link in links.items()), *days).where(*where)
+
+
+def _local_day(zone: str, at):
+    return cast(func.timezone(zone, at), Date)
 
 
 def unlinked_count(session: Session, site_id: int) -> int:
@@ -54,13 +61,16 @@ def link_visits(session: Session, site_id: int, everything: bool = False) -> int
         if session.execute(select(s.id).where(*unlinked).limit(1)).first() is None:
             return 0
         visitors = select(s.visitor_id).where(*unlinked).distinct()
-    wanted = expected_links(site_id, visitors).subquery("wanted")
-    changed = or_(~s.visits_linked,
-                  *(getattr(s, name).is_distinct_from(wanted.c[name]) for name in VISIT_LINKS))
+    zone = None
+    if session.get_bind().dialect.name == "postgresql":
+        zone = session.scalar(select(Site.timezone).where(Site.id == site_id))
+    wanted = expected_links(site_id, visitors, zone).subquery("wanted")
+    columns = [*VISIT_LINKS, *((STARTED_DAY, *VISIT_DAYS.values()) if zone else ())]
+    changed = or_(~s.visits_linked, *(getattr(s, name).is_distinct_from(wanted.c[name]) for name in columns))
     result = session.execute(
         update(s)
         .where(s.id == wanted.c.id, changed)
-        .values(**{name: wanted.c[name] for name in VISIT_LINKS}, visits_linked=True)
+        .values(**{name: wanted.c[name] for name in columns}, visits_linked=True)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount

@@ -39,7 +39,7 @@ from reports.bulk import bulk_insert
 from reports.credit import SESSION_COLUMNS, SQLITE_SCAN_AFTER, Key
 from reports.models import ReportSessions, ReportVisitors
 from tracker.db import UTCDateTime
-from tracker.models import VISIT_LINKS, Site, TrackedSession
+from tracker.models import STARTED_DAY, VISIT_DAYS, VISIT_LINKS, Site, TrackedSession
 
 # Each level costs the build one sorted pass over the sessions: the totals, Mission Control's
 # channels and the report's default grouping are kept; other groupings count from the sessions.
@@ -175,7 +175,12 @@ def _levels_linked(session: Session, site: Site, day, in_range) -> None:
     those groups.
     """
     s = TrackedSession
-    prevs = {index: cast(getattr(s, link), Date) for index, link in enumerate(LEVEL_LINKS)}
+    # The local days stored with the links (tracker.models.VISIT_DAYS): a plain date per session
+    # and level, where converting four timestamps per session cost as much as the rest of the scan.
+    # A session whose days are not written yet (stored by an older collector since the build
+    # linked the visits) still counts on its own start's day.
+    prevs = {index: getattr(s, VISIT_DAYS[link]) for index, link in enumerate(LEVEL_LINKS)}
+    day = func.coalesce(getattr(s, STARTED_DAY), day.element).label("day")
     keys = [day, *(prev.label(f"prev_{index}") for index, prev in prevs.items()),
             *(SESSION_DIMS[d].label(d) for d in STORED_DIMS)]
     grouped = select(*keys, func.count().label("sessions")).where(*in_range).group_by(*keys).cte("grouped")

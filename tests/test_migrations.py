@@ -1,7 +1,9 @@
 """Alembic owns the schema: one head, a full round trip, and no drift from the models."""
 
+from datetime import date
+
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from tracker.migrate import alembic_config, check, downgrade, upgrade
 
@@ -38,3 +40,33 @@ def test_public_columns_exist(database_url):
     orders = {c["name"] for c in inspector.get_columns("orders")}
     assert {"site_id", "created_at", "currency", "total_minor"} <= orders
     engine.dispose()
+
+
+def test_sessions_recorded_before_the_upgrade_get_their_local_days(make_database):
+    """Revision 0008 gives existing sessions the local days of their start and visit links (on
+    PostgreSQL, where the report build groups by them)."""
+    url = make_database("days")
+    upgrade(url, "0007")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO sites (id, public_id, domain, timezone, currency, settings, created_at) "
+            "VALUES (1, 'abc', 'shop.example', 'America/New_York', 'USD', '{}', '2026-11-01 00:00:00+00')"))
+        conn.execute(text(
+            "INSERT INTO visitors (id, site_id, visitor_key, first_seen_at, last_seen_at) "
+            "VALUES (1, 1, 'v', '2026-11-01 00:00:00+00', '2026-11-02 00:00:00+00')"))
+        conn.execute(text(
+            "INSERT INTO sessions (id, site_id, visitor_id, started_at, last_seen_at, pageviews, "
+            "utm_source, utm_medium, utm_campaign, utm_content, utm_term, channel, prev_visit_at, "
+            "visits_linked) VALUES (1, 1, 1, '2026-11-02 04:30:00+00', '2026-11-02 04:31:00+00', 1, "
+            "'(direct)', '(none)', '(not set)', '(not set)', '(not set)', 'Direct', "
+            "'2026-11-01 03:00:00+00', true)"))
+    upgrade(url)
+    with engine.connect() as conn:
+        days = conn.execute(text(
+            "SELECT started_day, prev_visit_day, prev_channel_visit_day FROM sessions")).one()
+    engine.dispose()
+    if url.startswith("postgresql"):
+        assert tuple(days) == (date(2026, 11, 1), date(2026, 10, 31), None)  # New York's days
+    else:
+        assert tuple(days) == (None, None, None)

@@ -21,6 +21,14 @@ from tracker.config import Config, ConfigError
 atexit.register(gc.freeze)
 
 
+def fewer_collections() -> None:
+    """For a batch command that makes millions of short-lived objects: what the imports made is
+    kept out of every later collection, and collections run less often (about a tenth of the
+    command line's CPU otherwise)."""
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 50)
+
+
 class CommandError(click.ClickException):
     """A user mistake: printed as one sentence on stderr, exit status 1."""
 

@@ -113,6 +113,15 @@ VISIT_LINKS: dict[str, tuple[str, ...]] = {
     "prev_channel_visit_at": ("channel",),
     "prev_campaign_visit_at": ("utm_source", "utm_medium", "utm_campaign"),
 }
+# On PostgreSQL each session also keeps the local days (in its site's time zone) of its start and
+# of each visit link, so that the report build groups by plain dates instead of converting four
+# timestamps per session; the column of each link's day, and of the start's.
+VISIT_DAYS: dict[str, str] = {
+    "prev_visit_at": "prev_visit_day",
+    "prev_channel_visit_at": "prev_channel_visit_day",
+    "prev_campaign_visit_at": "prev_campaign_visit_day",
+}
+STARTED_DAY = "started_day"
 
 
 class TrackedSession(Base):
@@ -146,6 +155,12 @@ class TrackedSession(Base):
     prev_channel_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     prev_campaign_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     visits_linked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The local days of started_at and of the links above, in the site's time zone (VISIT_DAYS),
+    # written with the links on PostgreSQL (None on SQLite, whose build does not read them).
+    started_day: Mapped[date | None] = mapped_column(Date)
+    prev_visit_day: Mapped[date | None] = mapped_column(Date)
+    prev_channel_visit_day: Mapped[date | None] = mapped_column(Date)
+    prev_campaign_visit_day: Mapped[date | None] = mapped_column(Date)
 
     __table_args__ = (
         Index(None, "visitor_id", "started_at"),

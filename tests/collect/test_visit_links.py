@@ -8,7 +8,8 @@ later in one batch) and POST /api/events (one request, one batch), on the databa
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, or_, select, type_coerce
@@ -16,7 +17,7 @@ from sqlalchemy import func, or_, select, type_coerce
 from reports.links import expected_links, link_visits
 from tracker.collect.sessionise import append, drain
 from tracker.db import UTCDateTime, get_engine
-from tracker.models import VISIT_LINKS, RawHit, TrackedSession, Visitor
+from tracker.models import STARTED_DAY, VISIT_DAYS, VISIT_LINKS, RawHit, TrackedSession, Visitor
 
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 IPHONE = (
@@ -188,11 +189,30 @@ def unlinked_visitors(session, site) -> set[str]:
     )
 
 
+def local_days(session, site) -> list[tuple]:
+    """Each session's stored days (start, then each link's) beside the local dates, in the site's
+    time zone, of its start and links; in time order."""
+    session.rollback()
+    s = TrackedSession
+    tz = ZoneInfo(site.timezone)
+    rows = session.execute(
+        select(s.started_at, *(getattr(s, name) for name in VISIT_LINKS),
+               getattr(s, STARTED_DAY), *(getattr(s, day) for day in VISIT_DAYS.values()))
+        .where(s.site_id == site.id)
+        .order_by(s.started_at, s.id)
+    )
+    half = 1 + len(VISIT_LINKS)
+    return [(tuple(row[half:]), tuple(at and at.astimezone(tz).date() for at in row[:half])) for row in rows]
+
+
 def assert_linked_as_the_report_defines(session, site):
     links = stored(session, site)
     assert links, "the collector stored no sessions"
     assert links == expected(session, site)
     assert differing(session, site) == 0
+    if session.get_bind().dialect.name == "postgresql":  # the days the build groups by
+        for days, wanted in local_days(session, site):
+            assert days == wanted
 
 
 def test_sessions_arrive_linked(collector, session, site):
@@ -280,4 +300,28 @@ def test_late_page_views_leave_their_visitors_to_the_build(collector, session, s
         (at(-60), "postscript", "winback", None),
         (at(50), "(direct)", "(not set)", at(-60)),
         (at(130), "(direct)", "(not set)", at(50)),
+    ]
+
+
+# Around local midnight in New York (05:00 UTC in November), where UTC and local days differ.
+MIDNIGHT = [
+    View("hal", 600, WELCOME),  # 20:00 local on the 20th (01:00 UTC on the 21st)
+    View("hal", 835, WELCOME),  # 23:55 local: a new session (hours later), the same local day
+    View("ivy", 845, SHOP),  # 00:05 local on the 21st
+    View("hal", 850),  # 00:10 local on the 21st: joins the session of 23:55
+    View("hal", 900, WEEKLY),  # 01:00 local on the 21st: a new session, hal's first of that day
+]  # fmt: skip
+
+
+def test_sessions_keep_their_local_days_on_postgresql(collector, session, site):
+    collector.send(MIDNIGHT)
+    assert_linked_as_the_report_defines(session, site)
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    d20, d21 = date(2026, 11, 20), date(2026, 11, 21)
+    assert [days for days, _ in local_days(session, site)] == [
+        (d20, None, None, None),  # hal, 20:00
+        (d20, d20, d20, d20),  # hal, 23:55: after a visit of the same day, same campaign
+        (d21, None, None, None),  # ivy, 00:05
+        (d21, d20, None, None),  # hal, 01:00: the email visit after the SMS one of the evening
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import select, update
 
 from reports.links import link_visits
@@ -79,3 +81,35 @@ def test_wrong_links_are_found_and_mended(session, site):
     session.commit()
     assert session.scalar(select(TrackedSession.prev_visit_at).where(TrackedSession.id == b)) == utc(
         "2026-11-01 10:00")
+
+
+def days(session, sid):
+    row = session.get(TrackedSession, sid)
+    session.refresh(row)
+    return row.started_day, row.prev_visit_day, row.prev_channel_visit_day, row.prev_campaign_visit_day
+
+
+def test_the_build_step_gives_postgresql_sessions_their_local_days(session, site):
+    """The days are the site's (New York: midnight is 05:00 UTC in November), set with the links on
+    PostgreSQL and mended with them; SQLite's build does not read them."""
+    w = World(session, site)
+    v = w.visitor()
+    evening = w.visit(v, "2026-11-02 03:30", "attentive", "sms", "welcome")  # 22:30 on Nov 1
+    night = w.visit(v, "2026-11-02 04:50", "attentive", "sms", "welcome")  # 23:50 on Nov 1
+    morning = w.visit(v, "2026-11-02 05:10")  # 00:10 on Nov 2, direct
+    session.commit()
+    link_visits(session, site.id)
+    session.commit()
+    if session.get_bind().dialect.name != "postgresql":
+        assert days(session, morning) == (None, None, None, None)
+        return
+    nov1, nov2 = date(2026, 11, 1), date(2026, 11, 2)
+    assert days(session, evening) == (nov1, None, None, None)
+    assert days(session, night) == (nov1, nov1, nov1, nov1)
+    assert days(session, morning) == (nov2, nov1, None, None)
+
+    session.execute(update(TrackedSession).where(TrackedSession.id == morning).values(started_day=nov1))
+    session.commit()
+    assert link_visits(session, site.id, everything=True) == 1
+    session.commit()
+    assert days(session, morning) == (nov2, nov1, None, None)

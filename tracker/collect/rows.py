@@ -7,7 +7,8 @@ Timestamps are written exactly as `tracker.db.UTCDateTime` stores them.
 
 A new session is written with its visit links (`tracker.models.VISIT_LINKS`): the start of the
 visitor's previous session, of its previous one in the same channel, and of its previous one in
-the same source/medium/campaign. New sessions always follow the visitor's stored ones, in time order, with
+the same source/medium/campaign (and, on PostgreSQL, the local days of its start and of those
+links). New sessions always follow the visitor's stored ones, in time order, with
 increasing ids, so each link is the batch's previous new session at that level or else the latest
 stored one.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tracker.models import VISIT_LINKS
+from tracker.models import STARTED_DAY, VISIT_DAYS, VISIT_LINKS
 
 # Session columns written at creation, in this order.
 SESSION_COLUMNS = (
@@ -66,6 +67,11 @@ def _pg_link(name: str, shared: tuple[str, ...]) -> str:
 
 
 _PG_LINKS = ", ".join(_pg_link(name, shared) for name, shared in VISIT_LINKS.items())
+# The local days of the start and of each link, in the site's time zone (`z`).
+_DAYS_OF = {STARTED_DAY: "started_at", **{day: link for link, day in VISIT_DAYS.items()}}
+_PG_DAY_COLUMNS = ", ".join(_DAYS_OF)
+_PG_DAYS = ", ".join(f"CAST(timezone(z.timezone, l.{at}) AS DATE)" for at in _DAYS_OF.values())
+_PG_LINKED_VALUES = ", ".join(f"l.{name}" for name in ("id", *SESSION_COLUMNS, *VISIT_LINKS))
 
 
 class PostgresRows:
@@ -134,8 +140,9 @@ class PostgresRows:
                 "SELECT nextval(pg_get_serial_sequence('sessions', 'id')) AS id, t.* "
                 f"FROM {self._unnest(self._TYPES_SESSION)} WITH ORDINALITY AS t({names}, n)), "
                 f"linked AS (SELECT ns.*, {_PG_LINKS} FROM new_sessions ns), "
-                f"inserted AS (INSERT INTO sessions (id, {names}, {links}, visits_linked) "
-                f"SELECT id, {names}, {links}, true FROM linked), "
+                f"inserted AS (INSERT INTO sessions (id, {names}, {links}, {_PG_DAY_COLUMNS}, visits_linked) "
+                f"SELECT {_PG_LINKED_VALUES}, {_PG_DAYS}, true "
+                "FROM linked l JOIN sites z ON z.id = l.site_id), "
                 "extended AS (UPDATE sessions SET last_seen_at = u.seen, "
                 "pageviews = sessions.pageviews + u.added "
                 "FROM unnest(%s::bigint[], %s::timestamptz[], %s::int[]) AS u(id, seen, added) "
