@@ -55,14 +55,18 @@ def link_visits(session: Session, site_id: int, everything: bool = False) -> int
     """Link every session of the site's visitors that have an unlinked session (of all its visitors
     with `everything`); returns how many sessions changed. No commit."""
     s = TrackedSession
+    postgres = session.get_bind().dialect.name == "postgresql"
     visitors = None
     if not everything:
-        unlinked = (s.site_id == site_id, ~s.visits_linked)
+        # On PostgreSQL also a session stored without its days (by an older collector); the
+        # partial index ix_sessions_unlinked holds exactly these.
+        unlinked = (s.site_id == site_id, or_(~s.visits_linked, s.started_day.is_(None)) if postgres
+                    else ~s.visits_linked)
         if session.execute(select(s.id).where(*unlinked).limit(1)).first() is None:
             return 0
         visitors = select(s.visitor_id).where(*unlinked).distinct()
     zone = None
-    if session.get_bind().dialect.name == "postgresql":
+    if postgres:
         zone = session.scalar(select(Site.timezone).where(Site.id == site_id))
     wanted = expected_links(site_id, visitors, zone).subquery("wanted")
     columns = [*VISIT_LINKS, *((STARTED_DAY, *VISIT_DAYS.values()) if zone else ())]

@@ -175,12 +175,13 @@ def _levels_linked(session: Session, site: Site, day, in_range) -> None:
     those groups.
     """
     s = TrackedSession
-    # The local days stored with the links (tracker.models.VISIT_DAYS): a plain date per session
-    # and level, where converting four timestamps per session cost as much as the rest of the scan.
-    # A session whose days are not written yet (stored by an older collector since the build
-    # linked the visits) still counts on its own start's day.
+    # The local days stored with the links (tracker.models.VISIT_DAYS): plain dates, grouped as
+    # they are stored, where converting four timestamps per session cost as much as the rest of
+    # the scan. The linking step has just dated every session (only one an older collector stored
+    # since then could still lack its days: it waits for the next build).
     prevs = {index: getattr(s, VISIT_DAYS[link]) for index, link in enumerate(LEVEL_LINKS)}
-    day = func.coalesce(getattr(s, STARTED_DAY), day.element).label("day")
+    day = getattr(s, STARTED_DAY).label("day")
+    in_range = (*in_range, day.element.is_not(None))
     keys = [day, *(prev.label(f"prev_{index}") for index, prev in prevs.items()),
             *(SESSION_DIMS[d].label(d) for d in STORED_DIMS)]
     grouped = select(*keys, func.count().label("sessions")).where(*in_range).group_by(*keys).cte("grouped")

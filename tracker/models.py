@@ -165,7 +165,8 @@ class TrackedSession(Base):
     __table_args__ = (
         Index(None, "visitor_id", "started_at"),
         Index(None, "site_id", "started_at"),
-        Index("ix_sessions_unlinked", "site_id", postgresql_where=~visits_linked,
+        # The sessions the build's linking step looks for: unlinked, or (PostgreSQL) undated.
+        Index("ix_sessions_unlinked", "site_id", postgresql_where=~visits_linked | started_day.is_(None),
               sqlite_where=~visits_linked),
     )
 

@@ -33,9 +33,19 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         values = ", ".join(f"{day} = CAST(timezone(z.timezone, s.{at}) AS DATE)" for day, at in DAYS.items())
         op.execute(f"UPDATE sessions s SET {values} FROM sites z WHERE z.id = s.site_id")
+        # The build's linking step also dates any session stored without its days.
+        _unlinked_index("NOT visits_linked OR started_day IS NULL")
+
+
+def _unlinked_index(where: str) -> None:
+    op.drop_index("ix_sessions_unlinked", table_name="sessions")
+    op.create_index("ix_sessions_unlinked", "sessions", ["site_id"], unique=False,
+                    postgresql_where=sa.text(where))
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        _unlinked_index("NOT visits_linked")
     with op.batch_alter_table("sessions") as batch:
         for name in reversed(DAYS):
             batch.drop_column(name)

@@ -113,3 +113,24 @@ def test_the_build_step_gives_postgresql_sessions_their_local_days(session, site
     assert link_visits(session, site.id, everything=True) == 1
     session.commit()
     assert days(session, morning) == (nov2, nov1, None, None)
+
+
+def test_a_linked_session_stored_without_its_days_is_dated_by_the_build_step(session, site):
+    """As an older collector would store it during an upgrade: linked, but without its days."""
+    w = World(session, site)
+    v = w.visitor()
+    first = w.visit(v, "2026-11-01 10:00")
+    second = w.visit(v, "2026-11-02 04:00")  # 23:00 on Nov 1 in New York
+    link_visits(session, site.id)
+    session.execute(update(TrackedSession).where(TrackedSession.id == second).values(
+        started_day=None, prev_visit_day=None, prev_channel_visit_day=None, prev_campaign_visit_day=None))
+    session.commit()
+    changed = link_visits(session, site.id)
+    session.commit()
+    if session.get_bind().dialect.name != "postgresql":
+        assert changed == 0  # SQLite keeps no days
+        return
+    assert changed == 1
+    nov1 = date(2026, 11, 1)
+    assert days(session, second) == (nov1, nov1, nov1, nov1)
+    assert days(session, first) == (nov1, None, None, None)
