@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+
 from flask import Blueprint, Flask, jsonify, request
 
 from reports.auth import api_auth_required, bearer_token
@@ -39,7 +42,7 @@ def costs():
     """Spend rows for automation: {"site", "rows": [{"date", "source", "medium", "campaign", "cost"}]}."""
     if bearer_token() is None:
         return _error("Authentication required: send 'Authorization: Bearer <token>'.", 401)
-    body = request.get_json(silent=True)
+    body = _json_body()
     if isinstance(body, list):
         body = {"rows": body}
     if not isinstance(body, dict) or not isinstance(body.get("rows"), list):
@@ -62,6 +65,17 @@ def costs():
     saved = save_costs(session, site_id, rows)
     session.commit()
     return jsonify(saved=saved), 200
+
+
+def _json_body():
+    """The request's JSON, numbers with a fraction read as the exact decimals they spell (a cost
+    of 12.3 is 12.30, never the float nearest to it); None when it is not JSON."""
+    if not request.is_json:
+        return None
+    try:
+        return json.loads(request.get_data(), parse_float=Decimal)
+    except ValueError:  # malformed JSON or text that is not UTF-8
+        return None
 
 
 def init_app(app: Flask) -> None:

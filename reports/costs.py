@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterable, Mapping
 from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import and_, delete, or_
 from sqlalchemy.orm import Session
@@ -117,8 +118,8 @@ def _row(record: Mapping, currency: str) -> dict:
             raise ValueError(f"currency {row_currency} differs from the site's {currency}; "
                              "convert the spend first.")
     raw_cost = record.get("cost")
-    if isinstance(raw_cost, int) and not isinstance(raw_cost, bool):
-        raw_cost = str(raw_cost)
+    if isinstance(raw_cost, int | Decimal) and not isinstance(raw_cost, bool):
+        raw_cost = str(raw_cost)  # a JSON number, read exactly
     if not isinstance(raw_cost, str) or not raw_cost.strip():
         raise ValueError("'cost' must be a decimal amount such as 12.50.")
     try:

@@ -23,6 +23,12 @@ EXPONENTS: dict[str, int] = {
 }
 
 
+# Amounts are stored as 64-bit integers of minor units and summed over many rows: anything of 10^15
+# minor units (ten trillion dollars) or more is a typo or an attack, never a sale or a spend.
+MAX_DIGITS = 15
+MAX_MINOR = 10**MAX_DIGITS - 1
+
+
 class InvalidMoney(ValueError):
     """An amount or currency that cannot be represented exactly."""
 
@@ -53,10 +59,22 @@ def to_minor(amount: str | int | Decimal, currency: str) -> int:
         raise InvalidMoney(f"{amount!r} is not a decimal amount.") from None
     if not value.is_finite():
         raise InvalidMoney(f"{amount!r} is not a finite amount.")
-    scaled = value.scaleb(exponent(currency))
-    if scaled != scaled.to_integral_value():
+    places = exponent(currency)
+    if not value:
+        return 0
+    if value.adjusted() + places >= MAX_DIGITS:
+        raise InvalidMoney(f"{amount!r} is larger than any amount a store or ad account records.")
+    # Exactly, digit by digit (a Decimal context would round past its 28 digits): zeros below the
+    # minor unit carry nothing; any other digit there is a fraction of the minor unit.
+    sign, digits, exp = value.as_tuple()
+    digits = list(digits)
+    while exp < -places and digits[-1] == 0:
+        digits.pop()
+        exp += 1
+    if exp < -places:
         raise InvalidMoney(f"{amount!r} has more decimals than {currency.upper()} allows.")
-    return int(scaled)
+    minor = int("".join(map(str, digits))) * 10 ** (exp + places)
+    return -minor if sign else minor
 
 
 def from_minor(minor: int, currency: str) -> Decimal:

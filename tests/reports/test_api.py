@@ -73,3 +73,24 @@ def test_post_costs_rejects_bad_rows_and_missing_tokens(client, site, token):
     assert response.status_code == 400
     assert response.get_json()["errors"][0].startswith("Row 1:")
     assert client.post("/api/costs", json={"site": site.public_id, "rows": rows}).status_code == 401
+
+
+def test_post_costs_reads_json_numbers_exactly(client, session, site, token):
+    """Automation often sends numbers: 12.3 is twelve dollars thirty, never a float's neighbour."""
+    rows = [{"date": "2026-11-20", "source": "attentive", "medium": "sms", "campaign": "a", "cost": 12.3},
+            {"date": "2026-11-20", "source": "attentive", "medium": "sms", "campaign": "b", "cost": 7},
+            {"date": "2026-11-20", "source": "attentive", "medium": "sms", "campaign": "c", "cost": 1e2}]
+    response = client.post("/api/costs", json={"site": site.public_id, "rows": rows}, headers=token)
+    assert response.get_json() == {"saved": 3}
+    saved = session.scalars(select(Cost).order_by(Cost.campaign)).all()
+    assert [(c.campaign, c.cost_minor) for c in saved] == [("a", 1230), ("b", 700), ("c", 10000)]
+
+
+@pytest.mark.parametrize("cost", ["1e30", "1e999999", "10000000000000", 1e30, "0.001", 12.345,
+                                  "1.0000000000000000000000000000001", "NaN", "-1"])
+def test_post_costs_refuses_impossible_amounts_with_a_clear_error(client, session, site, token, cost):
+    rows = [{"date": "2026-11-20", "source": "attentive", "medium": "sms", "campaign": "a", "cost": cost}]
+    response = client.post("/api/costs", json={"site": site.public_id, "rows": rows}, headers=token)
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0].startswith("Row 0: ")
+    assert session.scalars(select(Cost)).all() == []

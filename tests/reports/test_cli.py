@@ -39,10 +39,13 @@ def test_bad_lines_are_named_and_nothing_is_imported(runner, session, site, tmp_
     path = write(tmp_path, HEADER + "2026-11-20,attentive,sms,welcome,12.50,\n"
                                     "2026-13-01,attentive,sms,welcome,1,\n"
                                     "2026-11-21,,sms,welcome,1,\n"
-                                    "2026-11-22,attentive,sms,welcome,12.505,\n")
+                                    "2026-11-22,attentive,sms,welcome,12.505,\n"
+                                    "2026-11-23,attentive,sms,welcome,1e30,\n"
+                                    "2026-11-24,attentive,sms,welcome,99999999999999999999,\n")
     result = runner.invoke(main, ["costs", "import", path, "--site", site.public_id])
     assert result.exit_code == 1
-    assert "Line 3:" in result.output and "Line 4:" in result.output and "Line 5:" in result.output
+    assert all(f"Line {n}:" in result.output for n in (3, 4, 5, 6, 7))
+    assert "Line 7: cost '99999999999999999999': " in result.output and "larger than" in result.output
     assert "Line 2:" not in result.output
     assert "Traceback" not in result.output
     assert costs(session) == []

@@ -9,12 +9,10 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from tracker.money import InvalidMoney, exponent, normalise_currency, to_minor
+from tracker.money import MAX_MINOR, InvalidMoney, exponent, normalise_currency, to_minor
 
 # A JSON document nested deeper than this is not an order.
 MAX_DEPTH = 64
-# Larger amounts than any shop takes in one order (and than a BIGINT holds comfortably).
-MAX_MINOR = 10**15
 _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
