@@ -95,7 +95,7 @@ def reports_build(site_ref: str | None, date_from, date_to) -> None:
     """Build the attribution rollups (default: yesterday in each site's time zone); safe to rerun."""
     from reports.build import ROLLUP_LOOKBACK, build_site, refresh_site
     from reports.links import unlinked_count
-    from reports.roi import site_today
+    from reports.roi import FIRST_DATE, LAST_DATE, site_today
     from tracker.db import make_engine
     from tracker.models import Site
     from tracker.sites import require_site
@@ -119,6 +119,9 @@ def reports_build(site_ref: str | None, date_from, date_to) -> None:
                 first: date = date_from.date() if date_from else last
                 if first > last:
                     raise CommandError(f"--from {first} is after --to {last}; swap them.")
+                for option, day in (("--from", first), ("--to", last)):
+                    if not FIRST_DATE <= day <= LAST_DATE:
+                        raise CommandError(f"{option} {day} is outside {FIRST_DATE} to {LAST_DATE}.")
                 days = (last - first).days + 1
                 pending = unlinked_count(session, site.id)
                 session.rollback()

@@ -35,6 +35,9 @@ MIN_LOOKBACK, MAX_LOOKBACK = 1, 365
 DEFAULT_DAYS = 30
 MAX_RANGE_DAYS = 3 * 366
 DEFAULT_BY = ("source", "medium", "campaign")
+# Report and build dates: any a store can have traded on (and far enough from the ends of the
+# calendar for the lookback and time-zone arithmetic around them).
+FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2999, 12, 31)
 # Days the rollups cannot answer are computed from the raw tables in at most this many spans.
 MAX_LIVE_SPANS = 3
 
@@ -117,9 +120,12 @@ def _parse_date(args: Mapping[str, str], name: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError:
         raise ReportQueryError(f"'{name}' must be a date like 2026-11-25, not {raw!r}.") from None
+    if not FIRST_DATE <= value <= LAST_DATE:
+        raise ReportQueryError(f"'{name}' must be a date from {FIRST_DATE} to {LAST_DATE}, not {raw!r}.")
+    return value
 
 
 # --- the report -------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ def test_report_needs_a_token(client, site):
 
 
 @pytest.mark.parametrize("query", [{"model": "everything"}, {"lookback": "400"}, {"from": "yesterday"},
-                                   {"by": "country"}, {"site": "unknown.example"}])
+                                   {"by": "country"}, {"site": "unknown.example"}, {"to": "9999-12-31"},
+                                   {"from": "0001-01-01", "to": "0001-01-02"}])
 def test_bad_parameters_answer_400(client, site, token, query):
     response = client.get("/api/reports/roi", query_string={"site": site.public_id, **query}, headers=token)
     assert response.status_code == 400

@@ -83,6 +83,9 @@ def test_build_is_idempotent_and_reports_progress(runner, session, world):
 def test_build_refuses_a_backwards_range(runner, site):
     result = runner.invoke(main, ["reports", "build", "--from", "2026-11-20", "--to", "2026-11-01"])
     assert result.exit_code == 1 and "after" in result.output
+    result = runner.invoke(main, ["reports", "build", "--from", "2026-11-20", "--to", "9999-12-31"])
+    assert result.exit_code == 1 and "--to 9999-12-31 is outside" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_build_defaults_to_yesterday_for_every_site(runner, session, site):
