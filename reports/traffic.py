@@ -104,13 +104,6 @@ def local_date(dialect: str, column, tz: ZoneInfo, start: datetime, end: datetim
     return case(*whens, else_=shifted(offset))
 
 
-def _build_day(dialect: str, column, tz: ZoneInfo, start: datetime, end: datetime):
-    """local_date() inside build_traffic(), whose transaction is in the site's zone on PostgreSQL."""
-    if dialect == "postgresql":
-        return cast(column, Date)
-    return local_date(dialect, column, tz, start, end)
-
-
 def build_traffic(session: Session, site: Site, date_from: date, date_to: date) -> None:
     """Rewrite the sessions and visitors rollups of local days date_from..date_to (no commit)."""
     from reports.credit import range_bounds
@@ -123,14 +116,9 @@ def build_traffic(session: Session, site: Site, date_from: date, date_to: date) 
         session.execute(text(f"SET LOCAL work_mem = '{BUILD_WORK_MEM}'"))
         # Compiling the scan's expressions (JIT) costs more than a scan of millions of rows saves.
         session.execute(text("SET LOCAL jit = off"))
-        # Local dates as plain casts in the site's zone: timezone(name, ...) looks the zone up
-        # again for every row, which costs more than the rest of a scan.
-        zone = tz.key.replace("'", "''")
-        session.execute(text(f"SET LOCAL TIME ZONE '{zone}'"))
     for r in (ReportSessions, ReportVisitors):
         session.execute(delete(r).where(r.site_id == site.id, r.day >= date_from, r.day <= date_to))
     s = TrackedSession
-    day = _build_day(dialect, s.started_at, tz, start, end).label("day")
     site_col, started_col = s.site_id, s.started_at
     if dialect == "sqlite" and end - start > SQLITE_SCAN_AFTER:
         # Over a long range SQLite scans the table faster than it walks the index with a lookup
@@ -140,7 +128,7 @@ def build_traffic(session: Session, site: Site, date_from: date, date_to: date) 
     in_range = (site_col == site.id, started_col >= start, started_col < end)
     # The sessions are counted in the same pass as the visitors.
     if dialect == "postgresql":  # the sessions' visit links (linked by the build beforehand)
-        _levels_linked(session, site, day, in_range)
+        _levels_linked(session, site, in_range)
         return
 
     # Per level: each visitor's sessions (with the history before the range, for the visitors
@@ -153,7 +141,7 @@ def build_traffic(session: Session, site: Site, date_from: date, date_to: date) 
     visits = [site_col == site.id, started_col >= history, started_col < end]
     if first_visit < start:
         visits.append(s.visitor_id.in_(select(s.visitor_id).where(*in_range)))
-    day = _build_day(dialect, s.started_at, tz, history, end).label("day")
+    day = local_date(dialect, s.started_at, tz, history, end).label("day")
     _levels_in_python(session, site, date_from, day, visits)
 
 
@@ -164,7 +152,7 @@ LEVEL_LINKS = tuple(
 )
 
 
-def _levels_linked(session: Session, site: Site, day, in_range) -> None:
+def _levels_linked(session: Session, site: Site, in_range) -> None:
     """Every level's visitors and the sessions per day and row from one scan of the range's
     sessions, on PostgreSQL, through the visit links (see reports.links).
 
@@ -180,8 +168,9 @@ def _levels_linked(session: Session, site: Site, day, in_range) -> None:
     # the scan. The linking step has just dated every session (only one an older collector stored
     # since then could still lack its days: it waits for the next build).
     prevs = {index: getattr(s, VISIT_DAYS[link]) for index, link in enumerate(LEVEL_LINKS)}
-    day = getattr(s, STARTED_DAY).label("day")
-    in_range = (*in_range, day.element.is_not(None))
+    started_day = getattr(s, STARTED_DAY)
+    day = started_day.label("day")
+    in_range = (*in_range, started_day.is_not(None))
     keys = [day, *(prev.label(f"prev_{index}") for index, prev in prevs.items()),
             *(SESSION_DIMS[d].label(d) for d in STORED_DIMS)]
     grouped = select(*keys, func.count().label("sessions")).where(*in_range).group_by(*keys).cte("grouped")
