@@ -6,7 +6,8 @@ import re
 import secrets
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tracker.models import PROVIDERS, Site, WebhookSecret
@@ -41,6 +42,21 @@ def check_timezone(name: str) -> str:
     return name
 
 
+def _check_database_knows(session: Session, timezone: str) -> None:
+    """PostgreSQL dates sessions and orders in the site's zone itself (its own copy of the zone
+    database, which may be older than Python's): a zone it does not know could store no visit."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    try:
+        with session.begin_nested():
+            session.execute(text("SELECT now() AT TIME ZONE :zone"), {"zone": timezone})
+    except DBAPIError:
+        raise SiteError(
+            f"The database does not know the time zone {timezone!r}; update its time zone data "
+            "or pick a neighbouring zone with the same clock."
+        ) from None
+
+
 def create_site(session: Session, domain: str, timezone: str = "UTC", currency: str = "USD") -> Site:
     """Add a site; the caller commits. Raises SiteError on bad or duplicate values."""
     domain = normalise_domain(domain)
@@ -51,6 +67,7 @@ def create_site(session: Session, domain: str, timezone: str = "UTC", currency: 
         raise SiteError(str(exc)) from None
     if session.scalar(select(Site.id).where(Site.domain == domain)) is not None:
         raise SiteError(f"A site for {domain} already exists.")
+    _check_database_knows(session, timezone)
     site = Site(
         public_id=secrets.token_hex(6),
         domain=domain,
