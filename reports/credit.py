@@ -164,14 +164,16 @@ WITH counted AS MATERIALIZED (
 """
 # The sessions of every visitor of an `in_range` order's person (and the order's own visitor)
 # inside the lookback window, looked up by index per order (a join over all sessions would hash
-# the whole table).
+# the whole table). A visitor, and so each of its sessions, belongs to the order's site: with a
+# condition on the site as well, a planner without statistics yet (a new site's first build)
+# walks all of the site's sessions of the window for every order instead of each visitor's own.
 ORDER_TOUCHES = """
     SELECT s.id, s.started_at, s.channel, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_content,
            s.utm_term
     FROM sessions s
     WHERE s.visitor_id = ANY(ARRAY(SELECT vp.id FROM visitors vp WHERE vp.person_id = c.person_id)
                              || c.visitor_id)
-      AND s.site_id = :site AND s.started_at >= c.created_at - :window AND s.started_at <= c.created_at
+      AND s.started_at >= c.created_at - :window AND s.started_at <= c.created_at
 """
 _JOINED_SQL = driver_style(ORDERS_CTES + """
 SELECT c.id, c.created_at, CAST(timezone(:zone, c.created_at) AS DATE), c.net, c.is_new, t.started_at,
@@ -253,6 +255,10 @@ def _attach_touches(
     ).where(in_range, Order.visitor_id.is_not(None))
     ov = union(by_person, by_visitor).subquery("ov")
     s = TrackedSession
+    # Each order's own visitors' sessions, found by visitor: without statistics SQLite would rather
+    # walk all of the site's sessions of the window for every order (tens of seconds for a few
+    # thousand orders); a unary '+' keeps it off the site's index.
+    site_col = type_coerce(literal_column("+sessions.site_id"), Integer())
     rows = session.execute(
         select(
             ov.c.order_id,
@@ -266,7 +272,7 @@ def _attach_touches(
             s.utm_term,
         )
         .join(s, s.visitor_id == ov.c.visitor_id)
-        .where(s.site_id == site.id, s.started_at >= start - window, s.started_at <= ov.c.at)
+        .where(site_col == site.id, s.started_at >= start - window, s.started_at <= ov.c.at)
         .order_by(ov.c.order_id, s.started_at, s.id)
     ).all()
     for oid, _sid, at, channel, source, medium, campaign, content, term in rows:

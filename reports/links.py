@@ -20,10 +20,13 @@ from sqlalchemy.orm import Session
 
 from tracker.models import STARTED_DAY, VISIT_DAYS, VISIT_LINKS, Site, TrackedSession
 
+# The most visitors link_visits() names one by one; with more it relinks the whole site.
+MAX_NAMED_VISITORS = 5_000
+
 
 def expected_links(site_id: int, visitors=None, zone: str | None = None):
     """A query of (session id, *the links it should have) for a site's sessions (or those of the
-    visitors selected by `visitors`, a subquery of visitor ids); with `zone` (PostgreSQL), also the
+    visitors in `visitors`, a list or subquery of visitor ids); with `zone` (PostgreSQL), also the
     local days of the start and of each link (`started_day`, then VISIT_DAYS)."""
     s = TrackedSession
     where = [s.site_id == site_id]
@@ -62,9 +65,15 @@ def link_visits(session: Session, site_id: int, everything: bool = False) -> int
         # partial index ix_sessions_unlinked holds exactly these.
         unlinked = (s.site_id == site_id, or_(~s.visits_linked, s.started_day.is_(None)) if postgres
                     else ~s.visits_linked)
-        if session.execute(select(s.id).where(*unlinked).limit(1)).first() is None:
+        # The visitors are named in the statement: joined to a subquery instead, a planner that
+        # has no statistics yet (a new site's first build) compares every unlinked visitor with
+        # every session of the site. Past a few thousand, the whole site is relinked in one sort.
+        found = session.scalars(
+            select(s.visitor_id).where(*unlinked).distinct().limit(MAX_NAMED_VISITORS + 1)).all()
+        if not found:
             return 0
-        visitors = select(s.visitor_id).where(*unlinked).distinct()
+        if len(found) <= MAX_NAMED_VISITORS:
+            visitors = found
     zone = None
     if postgres:
         zone = session.scalar(select(Site.timezone).where(Site.id == site_id))

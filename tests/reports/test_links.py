@@ -134,3 +134,25 @@ def test_a_linked_session_stored_without_its_days_is_dated_by_the_build_step(ses
     nov1 = date(2026, 11, 1)
     assert days(session, second) == (nov1, nov1, nov1, nov1)
     assert days(session, first) == (nov1, None, None, None)
+
+
+def test_many_unlinked_visitors_relink_the_whole_site(session, site, monkeypatch):
+    """Past the visitors it names one by one, the step relinks every session of the site, with
+    the same links (and only the sessions whose links change count)."""
+    monkeypatch.setattr("reports.links.MAX_NAMED_VISITORS", 1)
+    w = World(session, site)
+    v, other, linked = w.visitor(), w.visitor(), w.visitor()
+    a = w.visit(linked, "2026-11-01 10:00")
+    b = w.visit(linked, "2026-11-02 10:00")
+    assert link_visits(session, site.id) == 2  # one visitor: named
+    session.commit()
+    first = w.visit(v, "2026-11-01 10:00", "attentive", "sms", "welcome")
+    second = w.visit(v, "2026-11-03 10:00", "attentive", "sms", "welcome")
+    third = w.visit(other, "2026-11-02 12:00")
+    session.commit()
+    assert link_visits(session, site.id) == 3  # two visitors: the whole site, a and b unchanged
+    session.commit()
+    assert links(session, second) == (utc("2026-11-01 10:00"),) * 3 + (True,)
+    assert links(session, first) == links(session, third) == links(session, a) == (None, None, None, True)
+    assert links(session, b) == (utc("2026-11-01 10:00"),) * 3 + (True,)
+    assert link_visits(session, site.id) == 0
