@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, func, literal_column, select, type_coerce, union
+from sqlalchemy import and_, func, literal_column, select, type_coerce, union
 from sqlalchemy.orm import Session, aliased
 
 from reports.attribution import ORDER_SCALE, Touch, allocate_ints, int_weights
-from tracker.db import UTCDateTime
 from tracker.models import Order, Refund, Site, TrackedSession, Visitor
 
 DIMENSIONS = ("channel", "source", "medium", "campaign", "content", "term")
@@ -64,6 +63,12 @@ def range_bounds(date_from: date, date_to: date, tz: ZoneInfo) -> tuple[datetime
 
 def local_day(at: datetime, tz: ZoneInfo) -> date:
     return at.astimezone(tz).date()
+
+
+def unindexed(column):
+    """`column` as SQLite's planner may not look it up in an index (a unary '+'), for scans it
+    would otherwise walk through the wrong index."""
+    return type_coerce(literal_column(f"+{column.table.name}.{column.name}"), column.type)
 
 
 def _counted(model=Order):
@@ -257,8 +262,8 @@ def _attach_touches(
     s = TrackedSession
     # Each order's own visitors' sessions, found by visitor: without statistics SQLite would rather
     # walk all of the site's sessions of the window for every order (tens of seconds for a few
-    # thousand orders); a unary '+' keeps it off the site's index.
-    site_col = type_coerce(literal_column("+sessions.site_id"), Integer())
+    # thousand orders), through the site's index.
+    site_col = unindexed(s.site_id)
     rows = session.execute(
         select(
             ov.c.order_id,
@@ -368,8 +373,7 @@ def session_rows(
     if session.get_bind().dialect.name == "sqlite" and end - start > SQLITE_SCAN_AFTER:
         # Over a long range a plain table scan beats SQLite's index walk with a lookup per row;
         # a unary '+' keeps the planner off the index.
-        site_col = type_coerce(literal_column("+sessions.site_id"), Integer())
-        started_col = type_coerce(literal_column("+sessions.started_at"), UTCDateTime())
+        site_col, started_col = unindexed(TrackedSession.site_id), unindexed(TrackedSession.started_at)
     where = (site_col == site.id, started_col >= start, started_col < end)
     if session.get_bind().dialect.name == "postgresql":
         return _session_rows_hashed(session, cols, where)

@@ -13,7 +13,7 @@ import random
 import sys
 from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -160,11 +160,13 @@ _NO_VISIT = (None, None)
 
 def _local_days(start: datetime, end: datetime, zone: str):
     """A fast `at -> local date in zone` for instants in [start, end]."""
+    from reports.credit import day_start
+
     tz = ZoneInfo(zone)
     day = start.astimezone(tz).date()
     midnights, dates = [], []
     while True:
-        midnight = datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
+        midnight = day_start(day, tz)
         if midnight > end:
             break
         midnights.append(midnight)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from sqlalchemy import Date, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from tracker.models import STARTED_DAY, VISIT_DAYS, VISIT_LINKS, Site, TrackedSession
+from tracker.models import SESSION_DAYS, VISIT_LINKS, Site, TrackedSession
 
 # The most visitors link_visits() names one by one; with more it relinks the whole site.
 MAX_NAMED_VISITORS = 5_000
@@ -27,7 +27,7 @@ MAX_NAMED_VISITORS = 5_000
 def expected_links(site_id: int, visitors=None, zone: str | None = None):
     """A query of (session id, *the links it should have) for a site's sessions (or those of the
     visitors in `visitors`, a list or subquery of visitor ids); with `zone` (PostgreSQL), also the
-    local days of the start and of each link (`started_day`, then VISIT_DAYS)."""
+    local days of the start and of each link (SESSION_DAYS)."""
     s = TrackedSession
     where = [s.site_id == site_id]
     if visitors is not None:
@@ -39,13 +39,9 @@ def expected_links(site_id: int, visitors=None, zone: str | None = None):
     }
     days = []
     if zone is not None:
-        days = [_local_day(zone, s.started_at).label(STARTED_DAY),
-                *(_local_day(zone, links[name]).label(day) for name, day in VISIT_DAYS.items())]
+        dated = {"started_at": s.started_at, **links}
+        days = [cast(func.timezone(zone, dated[at]), Date).label(day) for day, at in SESSION_DAYS.items()]
     return select(s.id, *(link.label(name) for name, link in links.items()), *days).where(*where)
-
-
-def _local_day(zone: str, at):
-    return cast(func.timezone(zone, at), Date)
 
 
 def unlinked_count(session: Session, site_id: int) -> int:
@@ -78,7 +74,7 @@ def link_visits(session: Session, site_id: int, everything: bool = False) -> int
     if postgres:
         zone = session.scalar(select(Site.timezone).where(Site.id == site_id))
     wanted = expected_links(site_id, visitors, zone).subquery("wanted")
-    columns = [*VISIT_LINKS, *((STARTED_DAY, *VISIT_DAYS.values()) if zone else ())]
+    columns = [*VISIT_LINKS, *(SESSION_DAYS if zone else ())]
     changed = or_(~s.visits_linked, *(getattr(s, name).is_distinct_from(wanted.c[name]) for name in columns))
     result = session.execute(
         update(s)

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Date,
-    Integer,
     and_,
     bindparam,
     case,
@@ -31,12 +30,11 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    type_coerce,
 )
 from sqlalchemy.orm import Session
 
 from reports.bulk import bulk_insert
-from reports.credit import SESSION_COLUMNS, SQLITE_SCAN_AFTER, Key
+from reports.credit import SESSION_COLUMNS, SQLITE_SCAN_AFTER, Key, unindexed
 from reports.models import ReportSessions, ReportVisitors
 from tracker.db import UTCDateTime
 from tracker.models import STARTED_DAY, VISIT_DAYS, VISIT_LINKS, Site, TrackedSession
@@ -123,8 +121,7 @@ def build_traffic(session: Session, site: Site, date_from: date, date_to: date) 
     if dialect == "sqlite" and end - start > SQLITE_SCAN_AFTER:
         # Over a long range SQLite scans the table faster than it walks the index with a lookup
         # per row; a unary '+' keeps its planner off the index.
-        site_col = type_coerce(literal_column("+sessions.site_id"), Integer())
-        started_col = type_coerce(literal_column("+sessions.started_at"), UTCDateTime())
+        site_col, started_col = unindexed(s.site_id), unindexed(s.started_at)
     in_range = (site_col == site.id, started_col >= start, started_col < end)
     # The sessions are counted in the same pass as the visitors.
     if dialect == "postgresql":  # the sessions' visit links (linked by the build beforehand)

@@ -122,6 +122,8 @@ VISIT_DAYS: dict[str, str] = {
     "prev_campaign_visit_at": "prev_campaign_visit_day",
 }
 STARTED_DAY = "started_day"
+# Each day column and the timestamp column whose local day it holds.
+SESSION_DAYS: dict[str, str] = {STARTED_DAY: "started_at", **{day: link for link, day in VISIT_DAYS.items()}}
 
 
 class TrackedSession(Base):

@@ -26,7 +26,6 @@ EXPONENTS: dict[str, int] = {
 # Amounts are stored as 64-bit integers of minor units and summed over many rows: anything of 10^15
 # minor units (ten trillion dollars) or more is a typo or an attack, never a sale or a spend.
 MAX_DIGITS = 15
-MAX_MINOR = 10**MAX_DIGITS - 1
 
 
 class InvalidMoney(ValueError):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tracker.models import STARTED_DAY, VISIT_DAYS, VISIT_LINKS
+from tracker.models import SESSION_DAYS, VISIT_LINKS
 
 # Session columns written at creation, in this order.
 SESSION_COLUMNS = (
@@ -68,9 +68,8 @@ def _pg_link(name: str, shared: tuple[str, ...]) -> str:
 
 _PG_LINKS = ", ".join(_pg_link(name, shared) for name, shared in VISIT_LINKS.items())
 # The local days of the start and of each link, in the site's time zone (`z`).
-_DAYS_OF = {STARTED_DAY: "started_at", **{day: link for link, day in VISIT_DAYS.items()}}
-_PG_DAY_COLUMNS = ", ".join(_DAYS_OF)
-_PG_DAYS = ", ".join(f"CAST(timezone(z.timezone, l.{at}) AS DATE)" for at in _DAYS_OF.values())
+_PG_DAY_COLUMNS = ", ".join(SESSION_DAYS)
+_PG_DAYS = ", ".join(f"CAST(timezone(z.timezone, l.{at}) AS DATE)" for at in SESSION_DAYS.values())
 _PG_LINKED_VALUES = ", ".join(f"l.{name}" for name in ("id", *SESSION_COLUMNS, *VISIT_LINKS))
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from tracker.money import MAX_MINOR, InvalidMoney, exponent, normalise_currency, to_minor
+from tracker.money import InvalidMoney, exponent, normalise_currency, to_minor
 
 # A JSON document nested deeper than this is not an order.
 MAX_DEPTH = 64
@@ -175,12 +175,9 @@ def money_minor(amount: Any, currency: str, what: str = "amount") -> int:
         raise InvalidOrder(f"The {what} must be a finite decimal amount.")
     places = Decimal(1).scaleb(-exponent(currency))
     try:
-        minor = to_minor(amount.quantize(places, rounding=ROUND_HALF_EVEN), currency)
-    except (InvalidMoney, ArithmeticError):
-        minor = None
-    if minor is None or abs(minor) > MAX_MINOR:
-        raise InvalidOrder(f"The {what} {str(amount)[:40]!r} is not a usable amount.")
-    return minor
+        return to_minor(amount.quantize(places, rounding=ROUND_HALF_EVEN), currency)
+    except (InvalidMoney, ArithmeticError):  # beyond any order (see tracker.money.MAX_DIGITS)
+        raise InvalidOrder(f"The {what} {str(amount)[:40]!r} is not a usable amount.") from None
 
 
 def external_id(value: Any, what: str = "id") -> str:
