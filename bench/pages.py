@@ -141,8 +141,8 @@ def report_alone(app, site_id: str, args) -> float:
 
 def bench(backend: str, args, workdir: Path) -> None:
     from reports.build import build_site
-    from reports.roi import site_today
     from tracker import create_app
+    from tracker.days import site_today
     from tracker.db import session_factory
     from tracker.migrate import upgrade
     from tracker.sites import require_site

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 from flask import Blueprint, Flask, jsonify, request
 
-from reports.auth import api_auth_required, bearer_token
+from reports.auth import api_auth_required
 from reports.costs import CostError, parse_cost_rows, save_costs
 from reports.roi import ReportQueryError, parse_report_query, roi_report
+from tracker.auth import AUTH_REQUIRED, bearer_token
 from tracker.db import begin_write, get_session
 from tracker.sites import SiteError, require_site
 
@@ -41,7 +42,7 @@ def roi():
 def costs():
     """Spend rows for automation: {"site", "rows": [{"date", "source", "medium", "campaign", "cost"}]}."""
     if bearer_token() is None:
-        return _error("Authentication required: send 'Authorization: Bearer <token>'.", 401)
+        return _error(AUTH_REQUIRED, 401)
     body = _json_body()
     if isinstance(body, list):
         body = {"rows": body}

@@ -1,4 +1,4 @@
-"""Who may read reports: logged-in people (session cookie) or API clients (Bearer token)."""
+"""Who may read reports: logged-in people (session cookie) or API clients (tracker.auth's tokens)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import functools
 from urllib.parse import urlencode
 
 from flask import g, jsonify, redirect, request, session, url_for
-from sqlalchemy import select, update
 
-from tracker.credentials import hash_token
-from tracker.db import get_session, utcnow
-from tracker.models import ApiToken, User
+from tracker.auth import AUTH_REQUIRED, BEARER_REALM, bearer_token
+from tracker.db import get_session
+from tracker.models import User
 
 
 def current_user() -> User | None:
@@ -21,28 +20,15 @@ def current_user() -> User | None:
     return g.user
 
 
-def bearer_token() -> ApiToken | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    db = get_session()
-    row = db.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip())))
-    if row is not None:
-        db.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=utcnow()))
-        db.commit()
-    return row
-
-
 def api_auth_required(view):
     """JSON endpoints: a valid Bearer token or a logged-in user, else 401 with a JSON error."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         if bearer_token() is None and current_user() is None:
-            response = jsonify(error="Authentication required: send 'Authorization: Bearer <token>'.")
+            response = jsonify(error=AUTH_REQUIRED)
             response.status_code = 401
-            response.headers["WWW-Authenticate"] = 'Bearer realm="tracker"'
+            response.headers["WWW-Authenticate"] = BEARER_REALM
             return response
         return view(*args, **kwargs)
 

@@ -30,10 +30,12 @@ from reports.attribution import (
     int_weights,
 )
 from reports.bulk import bulk_insert
-from reports.credit import DIMENSIONS, UNATTRIBUTED_KEY, Key
+from reports.credit import UNATTRIBUTED_KEY, Key
 from reports.models import ReportBuild, ReportRollup
+from tracker.days import days_between, local_day, range_bounds, runs
 from tracker.db import begin_write, utcnow
 from tracker.models import Order, Site, TrackedSession, Visitor
+from tracker.touch import DIMENSIONS, DIRECT
 
 ROLLUP_LOOKBACK = 30
 # Days attributed per pass: one set of queries and one commit per chunk.
@@ -43,12 +45,6 @@ ROLLUP_COLUMNS = {d: getattr(ReportRollup, d) for d in DIMENSIONS}
 MODEL_FIELDS = tuple(f"{kind}_{model}" for model in SPLIT_MODELS for kind in ("units", "revenue", "new"))
 ROLLUP_FIELDS = ("site_id", "day", "lookback", *DIMENSIONS, *MODEL_FIELDS)
 
-
-def days_between(date_from: date, date_to: date) -> Iterator[date]:
-    day = date_from
-    while day <= date_to:
-        yield day
-        day += timedelta(days=1)
 
 
 def build_site(
@@ -77,7 +73,7 @@ def build_site(
         begin_write(session)
         built_at = utcnow()
         sessions_mark = session.scalar(select(func.coalesce(func.max(TrackedSession.id), 0)))
-        start, end = credit.range_bounds(chunk_start, chunk_end, tz)
+        start, end = range_bounds(chunk_start, chunk_end, tz)
         # On PostgreSQL the traffic rollups run on a second connection meanwhile: the server
         # counts sessions and visitors while this process splits credit.
         alongside = _traffic_alongside(session, site.id, chunk_start, chunk_end)
@@ -164,7 +160,7 @@ def _streamed_orders(session: Session, site: Site, start: datetime, end: datetim
     connection = session.connection()
     connection.exec_driver_sql("SET LOCAL jit = off")  # see credit._credited_orders_joined
     params = {"site": site.id, "start": start, "end": end, "zone": site.timezone,
-              "window": timedelta(days=ROLLUP_LOOKBACK), "direct": credit.DIRECT}
+              "window": timedelta(days=ROLLUP_LOOKBACK), "direct": DIRECT}
     cursor = connection.connection.driver_connection.cursor()
     untouched: dict[int, credit.CreditedOrder] = {}
     current, order = None, None
@@ -321,7 +317,7 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
     }
     if not result.built:
         return result
-    start, end = credit.range_bounds(date_from, date_to, tz)
+    start, end = range_bounds(date_from, date_to, tz)
     oldest = min(b for b, _ in result.built.values())
     mark = min(m for _, m in result.built.values())
 
@@ -340,7 +336,7 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
         .where(Order.site_id == site.id, Order.updated_at > oldest, Order.created_at < end)
     ).all()
     for created, updated, _person, _visitor in changed:
-        stale_after(credit.local_day(created, tz), updated)
+        stale_after(local_day(created, tz), updated)
     people = {p for _, _, p, _ in changed if p is not None}
     visitors = {vid for _, _, p, vid in changed if p is None and vid is not None}
     if people or visitors:
@@ -357,7 +353,7 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
             for c_created, c_updated, c_person, c_visitor in changed:
                 same = (p is not None and p == c_person) or (c_person is None and vid == c_visitor)
                 if same and c_created < created:
-                    stale_after(credit.local_day(created, tz), c_updated)
+                    stale_after(local_day(created, tz), c_updated)
     # Sessions recorded after a day was built: touches of that day's orders within the lookback.
     window = timedelta(days=ROLLUP_LOOKBACK)
     s = TrackedSession
@@ -367,7 +363,7 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
         .order_by(s.id)
     ).all()
     for sid, started in late:
-        first = credit.local_day(started, tz)
+        first = local_day(started, tz)
         if result.built.get(first, (None, sid))[1] < sid:
             result.late_days.add(first)  # its day's traffic was counted without it
         for day in days_between(max(first, date_from), min(first + window + timedelta(days=1), date_to)):
@@ -440,14 +436,3 @@ def rollup_credit(
             select(*cols, *sums).where(*where).group_by(*cols).having(or_(sums[0] != 0, sums[1] != 0))
         )
     }
-
-
-def runs(days: Iterable[date]) -> list[tuple[date, date]]:
-    """Contiguous runs (first, last) of a set of days."""
-    out: list[tuple[date, date]] = []
-    for day in sorted(days):
-        if out and out[-1][1] + timedelta(days=1) == day:
-            out[-1] = (out[-1][0], day)
-        else:
-            out.append((day, day))
-    return out

@@ -10,6 +10,19 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from reports.build import ROLLUP_LOOKBACK, build_site, refresh_site
+from reports.costs import read_csv, save_costs
+from reports.links import unlinked_count
+from reports.roi import FIRST_DATE, LAST_DATE
+from tracker.collect.sessionise import sessionise_backlog
+from tracker.console import CommandError, db_session, fewer_collections, load_config, pick_site, user_errors
+from tracker.days import site_today
+from tracker.db import begin_write, make_engine
+from tracker.errors import CostError
+from tracker.models import Site
+from tracker.money import from_minor
+from tracker.sites import require_site
+
 
 @click.group("costs")
 def costs_group():
@@ -19,23 +32,6 @@ def costs_group():
 @click.group("reports")
 def reports_group():
     """Build attribution rollups."""
-
-
-# tracker.cli registers the groups above when it loads, so they exist before this import.
-from tracker.cli import CommandError, db_session, fewer_collections, load_config, user_errors  # noqa: E402
-
-
-def _pick_site(session: Session, ref: str | None):
-    from tracker.models import Site
-    from tracker.sites import require_site
-
-    if ref:
-        return require_site(session, ref)
-    sites = session.scalars(select(Site).order_by(Site.id).limit(2)).all()
-    if len(sites) != 1:
-        raise CommandError("Say which site with --site (a site id or domain); see `tracker sites list`."
-                           if sites else "There is no site yet; `tracker sites add DOMAIN` creates one.")
-    return sites[0]
 
 
 @costs_group.command("import")
@@ -48,9 +44,6 @@ def costs_import(file: Path, site_ref: str | None) -> None:
     Keys are normalised like UTM values; a row with the same day and key as an earlier import
     replaces it. Any bad line stops the import, and nothing is saved.
     """
-    from reports.costs import CostError, read_csv, save_costs
-    from tracker.db import begin_write
-
     try:
         text = file.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -60,14 +53,12 @@ def costs_import(file: Path, site_ref: str | None) -> None:
     except OSError as exc:
         raise CommandError(f"Cannot read {file}: {exc.strerror}.") from None
     with db_session() as session:
-        site = _pick_site(session, site_ref)
+        site = pick_site(session, site_ref)
         try:
             rows = read_csv(text, site.currency)
         except CostError as exc:
             raise CommandError(f"{file}: {exc}") from None
         site_id, domain = site.id, site.domain
-    from tracker.db import make_engine
-
     engine = make_engine(load_config().database_url)
     try:
         with Session(engine) as session:
@@ -81,8 +72,6 @@ def costs_import(file: Path, site_ref: str | None) -> None:
 
 
 def _money(minor: int, currency: str) -> str:
-    from tracker.money import from_minor
-
     return f"{from_minor(minor, currency)} {currency}"
 
 
@@ -93,13 +82,6 @@ def _money(minor: int, currency: str) -> str:
 @user_errors
 def reports_build(site_ref: str | None, date_from, date_to) -> None:
     """Build the attribution rollups (default: yesterday in each site's time zone); safe to rerun."""
-    from reports.build import ROLLUP_LOOKBACK, build_site, refresh_site
-    from reports.links import unlinked_count
-    from reports.roi import FIRST_DATE, LAST_DATE, site_today
-    from tracker.db import make_engine
-    from tracker.models import Site
-    from tracker.sites import require_site
-
     fewer_collections()
     engine = make_engine(load_config().database_url)
     try:
@@ -152,11 +134,9 @@ def _sessionise_waiting_hits(engine, rounds: int = 1000) -> None:
     Bounded, so a build under sustained traffic still starts; what arrives later is picked up
     by the collectors and by the next build's change detection.
     """
-    with engine.connect() as conn:  # usually nothing waits: then the collector code need not load
+    with engine.connect() as conn:
         if conn.exec_driver_sql("SELECT 1 FROM hits LIMIT 1").first() is None:
             return
-    from tracker.collect.sessionise import sessionise_backlog
-
     for _ in range(rounds):
         if not sessionise_backlog(engine):
             return

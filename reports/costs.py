@@ -11,9 +11,10 @@ from decimal import Decimal
 from sqlalchemy import and_, delete, or_
 from sqlalchemy.orm import Session
 
-from tracker.collect.touch import NOT_SET, normalise_value
+from tracker.errors import CostError
 from tracker.models import Cost
 from tracker.money import InvalidMoney, normalise_currency, to_minor
+from tracker.touch import NOT_SET, normalise_value
 
 REQUIRED_COLUMNS = ("date", "source", "medium", "campaign", "cost")
 OPTIONAL_COLUMNS = ("content", "term", "currency")
@@ -21,14 +22,6 @@ KEY_FIELDS = ("date", "source", "medium", "campaign", "content", "term")
 MAX_ERRORS_SHOWN = 20
 # Rows deleted per statement when replacing keys.
 DELETE_BATCH = 200
-
-
-class CostError(ValueError):
-    """Spend rows that cannot be imported; `errors` lists each bad line, nothing was saved."""
-
-    def __init__(self, message: str, errors: list[str] | None = None):
-        super().__init__(message)
-        self.errors = errors or []
 
 
 def read_csv(text: str, currency: str) -> list[dict]:
@@ -66,7 +59,7 @@ def _parse(numbered: list[tuple[int, Mapping]], currency: str, label: str = "Lin
     for line, record in numbered:
         try:
             row = _row(record, currency)
-        except ValueError as exc:
+        except CostError as exc:
             errors.append(f"{label} {line}: {exc}")
             continue
         key = tuple(row[f] for f in KEY_FIELDS)
@@ -89,7 +82,7 @@ def _text(record: Mapping, name: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ValueError(f"'{name}' must be text.")
+        raise CostError(f"'{name}' must be text.")
     return value
 
 
@@ -97,7 +90,7 @@ def _key(record: Mapping, name: str, required: bool = False) -> str:
     value = normalise_value(_text(record, name))
     if value == NOT_SET:
         if required:
-            raise ValueError(f"'{name}' is empty; every row needs a date, source, medium and cost.")
+            raise CostError(f"'{name}' is empty; every row needs a date, source, medium and cost.")
         return ""
     return value
 
@@ -107,27 +100,27 @@ def _row(record: Mapping, currency: str) -> dict:
     try:
         day = date.fromisoformat(raw_date)
     except ValueError:
-        raise ValueError(f"date {raw_date!r} is not a date like 2026-11-25.") from None
+        raise CostError(f"date {raw_date!r} is not a date like 2026-11-25.") from None
     row_currency = _text(record, "currency").strip()
     if row_currency:
         try:
             row_currency = normalise_currency(row_currency)
         except InvalidMoney as exc:
-            raise ValueError(str(exc)) from None
+            raise CostError(str(exc)) from None
         if row_currency != currency:
-            raise ValueError(f"currency {row_currency} differs from the site's {currency}; "
+            raise CostError(f"currency {row_currency} differs from the site's {currency}; "
                              "convert the spend first.")
     raw_cost = record.get("cost")
     if isinstance(raw_cost, int | Decimal) and not isinstance(raw_cost, bool):
         raw_cost = str(raw_cost)  # a JSON number, read exactly
     if not isinstance(raw_cost, str) or not raw_cost.strip():
-        raise ValueError("'cost' must be a decimal amount such as 12.50.")
+        raise CostError("'cost' must be a decimal amount such as 12.50.")
     try:
         cost_minor = to_minor(raw_cost.strip().replace(",", ""), currency)
     except InvalidMoney as exc:
-        raise ValueError(f"cost {raw_cost!r}: {exc}") from None
+        raise CostError(f"cost {raw_cost!r}: {exc}") from None
     if cost_minor < 0:
-        raise ValueError(f"cost {raw_cost!r} is negative; spend is zero or more.")
+        raise CostError(f"cost {raw_cost!r} is negative; spend is zero or more.")
     return {
         "date": day,
         "source": _key(record, "source", required=True),

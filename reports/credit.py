@@ -10,19 +10,19 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, literal_column, select, type_coerce, union
 from sqlalchemy.orm import Session, aliased
 
 from reports.attribution import ORDER_SCALE, Touch, allocate_ints, int_weights
+from tracker.days import local_day
 from tracker.models import Order, Refund, Site, TrackedSession, Visitor
+from tracker.touch import DIMENSIONS, DIRECT, touch_from
 
-DIMENSIONS = ("channel", "source", "medium", "campaign", "content", "term")
 UNATTRIBUTED = "(unattributed)"
 UNATTRIBUTED_KEY = (UNATTRIBUTED,) * len(DIMENSIONS)
-DIRECT = "(direct)"  # the source of a direct session (tracker.collect.touch.DIRECT)
 # Orders in these states are sales; pending ones wait until paid, the rest count zero.
 COUNTED_STATUSES = ("paid", "refunded", "partially_refunded")
 
@@ -51,18 +51,7 @@ class CreditedOrder:
     touches: list[tuple[Touch, Key]]  # in time order; empty means unattributed
 
 
-def day_start(day: date, tz: ZoneInfo) -> datetime:
-    """Midnight of `day` in the site's zone, in UTC (DST days are 23 or 25 hours long)."""
-    return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
 
-
-def range_bounds(date_from: date, date_to: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """[start, end) in UTC covering local dates date_from..date_to inclusive."""
-    return day_start(date_from, tz), day_start(date_to + timedelta(days=1), tz)
-
-
-def local_day(at: datetime, tz: ZoneInfo) -> date:
-    return at.astimezone(tz).date()
 
 
 def unindexed(column):
@@ -127,13 +116,10 @@ def _landing_touches(site: Site, orders: dict[int, CreditedOrder], fallback: dic
     fallback = {oid: urls for oid, urls in fallback.items() if not orders[oid].touches}
     if not fallback:
         return
-    from tracker.collect.touch import touch_from
-
     for oid, (landing, referrer) in fallback.items():
         order = orders[oid]
         t = touch_from(landing, referrer, site.domain)
-        key = (t.channel, t.source, t.medium, t.campaign, t.content, t.term)
-        order.touches.append((Touch(order.at, t.source == DIRECT), key))
+        order.touches.append((Touch(order.at, t.source == DIRECT), t.key))
 
 
 def driver_style(sql: str) -> str:

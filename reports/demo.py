@@ -21,6 +21,13 @@ import click
 from sqlalchemy import delete, select, text
 from sqlalchemy.engine import Connection
 
+from reports.models import ReportBuild, ReportRollup, ReportSessions, ReportVisitors
+from tracker.console import db_session, user_errors
+from tracker.days import day_start
+from tracker.models import Cost, Order, Pageview, Person, Refund, Site, TrackedSession, Visitor
+from tracker.sites import create_site
+from tracker.touch import channel_for
+
 DEMO_DOMAIN = "demo.example"
 DEMO_TIMEZONE = "America/New_York"
 CHUNK_VISITORS = 20_000
@@ -160,8 +167,6 @@ _NO_VISIT = (None, None)
 
 def _local_days(start: datetime, end: datetime, zone: str):
     """A fast `at -> local date in zone` for instants in [start, end]."""
-    from reports.credit import day_start
-
     tz = ZoneInfo(zone)
     day = start.astimezone(tz).date()
     midnights, dates = [], []
@@ -178,8 +183,6 @@ def _local_days(start: datetime, end: datetime, zone: str):
 def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: int, seed: int,
              progress=None, zone: str = DEMO_TIMEZONE) -> dict[str, int]:
     """Write the demo rows; returns how many of each were made."""
-    from tracker.collect.touch import channel_for  # here: the command line loads without the collector
-
     rng = random.Random(seed)
     ids = _Ids(conn)
     writer = _Writer(conn)
@@ -293,8 +296,6 @@ def _order(rng, ids, order_rows, refund_rows, site_id, visitor, person, at, land
 
 
 def _costs(conn: Connection, rng: random.Random, site_id: int, first: date, last: date) -> int:
-    from tracker.models import Cost
-
     rows = []
     day = first
     while day <= last:
@@ -314,9 +315,6 @@ def _costs(conn: Connection, rng: random.Random, site_id: int, first: date, last
 
 def _wipe(conn: Connection, site_id: int) -> None:
     """Remove the demo site's previous rows so a rerun gives the same picture."""
-    from reports.models import ReportBuild, ReportRollup, ReportSessions, ReportVisitors
-    from tracker.models import Cost, Order, Pageview, Person, Refund, TrackedSession, Visitor
-
     for model in (ReportRollup, ReportSessions, ReportVisitors, ReportBuild, Refund, Order, Cost, Pageview,
                   TrackedSession, Visitor, Person):
         conn.execute(delete(model).where(model.site_id == site_id))
@@ -330,10 +328,6 @@ def _wipe(conn: Connection, site_id: int) -> None:
 @click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same data.")
 def demo_command(days: int, sessions: int, orders: int | None, seed: int) -> None:
     """Fill the site demo.example with realistic synthetic traffic, orders and spend."""
-    from tracker.cli import db_session, user_errors
-    from tracker.models import Site
-    from tracker.sites import create_site
-
     @user_errors
     def run() -> None:
         with db_session() as session:

@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, SmallIntege
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tracker.db import Base, BigId, UTCDateTime, utcnow
-from tracker.models import UTM_LENGTH
+from tracker.limits import UTM_LENGTH
 
 
 class ReportRollup(Base):

@@ -9,21 +9,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from reports import credit
+from reports import build, credit, traffic
 from reports.attribution import DEFAULT_MODEL, MODELS, ORDER_SCALE
-from reports.credit import DIMENSIONS, UNATTRIBUTED, Key
-from tracker.collect.touch import NOT_SET, channel_for
-from tracker.db import utcnow
+from reports.credit import UNATTRIBUTED, Key
+from tracker.days import days_between, range_bounds, runs, site_today
+from tracker.errors import ReportQueryError
 from tracker.models import Cost, Site
 from tracker.money import exponent, format_decimal
 from tracker.sites import find_site
+from tracker.touch import DIMENSIONS, NOT_SET, channel_for
 
 __all__ = [
     "DIMENSIONS", "MODELS", "ReportQuery", "ReportQueryError", "parse_report_query", "roi_report",
@@ -42,10 +43,6 @@ FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2999, 12, 31)
 MAX_LIVE_SPANS = 3
 
 
-class ReportQueryError(ValueError):
-    """A report parameter is missing or malformed; the message is a sentence for a 400."""
-
-
 @dataclass(frozen=True)
 class ReportQuery:
     site: Site
@@ -59,9 +56,6 @@ class ReportQuery:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.site.timezone)
 
-
-def site_today(site: Site, now: datetime | None = None) -> date:
-    return (now or utcnow()).astimezone(ZoneInfo(site.timezone)).date()
 
 
 def parse_report_query(session: Session, args: Mapping[str, str]) -> ReportQuery:
@@ -133,7 +127,6 @@ def _parse_date(args: Mapping[str, str], name: str) -> date | None:
 
 def roi_report(session: Session, query: ReportQuery) -> dict:
     """The report as the JSON API answers it: one row per dimension combination, and totals."""
-    from reports import build
 
     site, currency = query.site, query.site.currency
     cov = build.coverage(session, site, query.date_from, query.date_to)
@@ -172,13 +165,12 @@ def traffic_rows(
     From the traffic rollups when every day is built and current and the grouping is one they
     keep; otherwise counted from the sessions themselves.
     """
-    from reports import build, traffic
 
     if cov is None:
         cov = build.coverage(session, query.site, query.date_from, query.date_to)
     level = traffic.level_of(query.by)
     if not cov.traffic_current or level is None:
-        start, end = credit.range_bounds(query.date_from, query.date_to, query.tz)
+        start, end = range_bounds(query.date_from, query.date_to, query.tz)
         return credit.session_rows(session, query.site, start, end, query.by)
     args = (session, query.site, query.date_from, query.date_to)
     sessions, total_sessions = traffic.read_sessions(*args, query.by)
@@ -196,7 +188,6 @@ def attributed_rows(
     Built days that nothing changed since are read from the rollups (default lookback, split
     models); the other days are computed from the raw tables.
     """
-    from reports import build
 
     rows, totals = credit_by(session, query, query.by, cov)
     return rows, totals, build.built_through(session, query.site)
@@ -206,10 +197,9 @@ def credit_by(
     session: Session, query: ReportQuery, dims: tuple[str, ...], cov=None, per_day: bool = False
 ) -> tuple[dict[Key, tuple[int, int, int]], tuple[int, int, int]]:
     """Credit per row (keys start with the local day when `per_day`) and the range's totals."""
-    from reports import build
 
     rows: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
-    live_days: set[date] = set(build.days_between(query.date_from, query.date_to))
+    live_days: set[date] = set(days_between(query.date_from, query.date_to))
     if query.lookback == build.ROLLUP_LOOKBACK and query.model != "full_impact":
         if cov is None:
             cov = build.coverage(session, query.site, query.date_from, query.date_to)
@@ -222,11 +212,11 @@ def credit_by(
     live_orders = 0
     live_revenue = 0
     live_new = 0
-    spans = build.runs(live_days)
+    spans = runs(live_days)
     if len(spans) > MAX_LIVE_SPANS:  # one set of queries over them all beats many small ones
         spans = [(spans[0][0], spans[-1][1])]
     for first, last in spans:
-        start, end = credit.range_bounds(first, last, query.tz)
+        start, end = range_bounds(first, last, query.tz)
         orders = credit.credited_orders(session, query.site, start, end, query.lookback)
         orders = [o for o in orders if o.day in live_days]
         for key, values in credit.credit_rows(orders, query.model, keyfunc).items():

@@ -36,13 +36,14 @@ from sqlalchemy.orm import Session
 from reports.bulk import bulk_insert
 from reports.credit import SESSION_COLUMNS, SQLITE_SCAN_AFTER, Key, unindexed
 from reports.models import ReportSessions, ReportVisitors
+from tracker.days import range_bounds
 from tracker.db import UTCDateTime
 from tracker.models import STARTED_DAY, VISIT_DAYS, VISIT_LINKS, Site, TrackedSession
+from tracker.touch import DIMENSIONS
 
 # Each level costs the build one sorted pass over the sessions: the totals, Mission Control's
 # channels and the report's default grouping are kept; other groupings count from the sessions.
 LEVELS: tuple[tuple[str, ...], ...] = ((), ("channel",), ("source", "medium", "campaign"))
-DIMENSIONS = ("channel", "source", "medium", "campaign", "content", "term")
 # A report covers at most this many days (reports.roi.MAX_RANGE_DAYS): an earlier visit can never
 # fall inside a report that also contains the day, so it need not be looked up.
 HISTORY_DAYS = 3 * 366
@@ -104,8 +105,6 @@ def local_date(dialect: str, column, tz: ZoneInfo, start: datetime, end: datetim
 
 def build_traffic(session: Session, site: Site, date_from: date, date_to: date) -> None:
     """Rewrite the sessions and visitors rollups of local days date_from..date_to (no commit)."""
-    from reports.credit import range_bounds
-
     tz = ZoneInfo(site.timezone)
     start, end = range_bounds(date_from, date_to, tz)
     history = range_bounds(date_from - timedelta(days=HISTORY_DAYS), date_to, tz)[0]

@@ -8,7 +8,13 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from reports import api as report_api
+from reports import web as report_pages
+from tracker import db, health
+from tracker.collect import snippet
+from tracker.collect import views as collector
 from tracker.config import Config
+from tracker.webhooks import views as webhooks
 
 # Largest request body any endpoint accepts; endpoints enforce tighter limits of their own.
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -34,14 +40,13 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
             app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies
         )
 
-    from reports import init_app as init_reports
-    from tracker import collect, db, health, webhooks
-
     db.init_app(app)
     health.init_app(app)
-    collect.init_app(app)
+    snippet.init_app(app)
+    collector.init_app(app)
     webhooks.init_app(app)
-    init_reports(app)
+    report_api.init_app(app)
+    report_pages.init_app(app)
     app.register_error_handler(HTTPException, _http_error)
     return app
 

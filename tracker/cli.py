@@ -3,89 +3,37 @@
 from __future__ import annotations
 
 import atexit
-import functools
 import gc
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import click
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
 
-from tracker.config import Config, ConfigError
+from reports.cli import costs_group, reports_group
+from reports.demo import demo_command
+from tracker.console import CommandError, db_session, load_config, user_errors
+from tracker.credentials import hash_password, hash_token, new_token
+from tracker.identity import normalise_email
+from tracker.models import PROVIDERS, ApiToken, Site, User
+from tracker.sites import add_secret, create_site, require_site
+from tracker.webhooks.cli import webhooks_group
 
 # A command ends without a last full garbage collection over every object SQLAlchemy and the
 # command made (a third of a second on a small machine); the process's memory goes back anyway.
 atexit.register(gc.freeze)
 
 
-def fewer_collections() -> None:
-    """For a batch command that makes millions of short-lived objects: what the imports made is
-    kept out of every later collection, and collections run less often (about a tenth of the
-    command line's CPU otherwise)."""
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 50)
-
-
-class CommandError(click.ClickException):
-    """A user mistake: printed as one sentence on stderr, exit status 1."""
-
-    def show(self, file=None) -> None:
-        click.echo(self.format_message(), err=True)
-
-
-def user_errors(func):
-    """Turn expected failures (bad values, unreachable or unmigrated database) into one sentence."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except click.ClickException:
-            raise
-        except (OperationalError, ProgrammingError) as exc:
-            raise CommandError(_database_message(exc)) from None
-        except ValueError as exc:  # our domain errors all derive from ValueError
-            raise CommandError(str(exc)) from None
-
-    return wrapper
-
-
-def _database_message(exc: Exception) -> str:
-    text = str(getattr(exc, "orig", exc)).lower()
-    if "no such table" in text or "does not exist" in text and "relation" in text:
-        return "The database has no tables yet; run `tracker db upgrade` first."
-    return f"Cannot use the database: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}"
-
-
-def load_config() -> Config:
-    try:
-        return Config.from_mapping()
-    except ConfigError as exc:
-        raise CommandError(str(exc)) from None
-
-
-@contextmanager
-def db_session(config: Config | None = None) -> Iterator[Session]:
-    """A session for one command; committed on success, rolled back on error."""
-    from tracker.db import make_engine
-
-    config = config or load_config()
-    engine = make_engine(config.database_url)
-    try:
-        with Session(engine, expire_on_commit=False) as session:
-            with session.begin():
-                yield session
-    finally:
-        engine.dispose()
-
-
 @click.group()
 @click.version_option(package_name="sms-roi-tracker", prog_name="tracker")
 def main() -> None:
     """Self-hosted attribution: which SMS campaigns made money."""
+
+
+main.add_command(costs_group)
+main.add_command(reports_group)
+main.add_command(webhooks_group)
+main.add_command(demo_command)
 
 
 # --- database -------------------------------------------------------------------------------
@@ -101,10 +49,10 @@ def db_group() -> None:
 @user_errors
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to head."""
-    from tracker.migrate import upgrade
+    # Alembic loads here only: about 80 ms of start-up that no other command needs.
+    from tracker import migrate
 
-    config = load_config()
-    upgrade(config.database_url, revision)
+    migrate.upgrade(load_config().database_url, revision)
     click.echo(f"Database is at {revision}.")
 
 
@@ -113,9 +61,9 @@ def db_upgrade(revision: str) -> None:
 @user_errors
 def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION (`base` removes every table)."""
-    from tracker.migrate import downgrade
+    from tracker import migrate  # as in db upgrade
 
-    downgrade(load_config().database_url, revision)
+    migrate.downgrade(load_config().database_url, revision)
     click.echo(f"Database is at {revision}.")
 
 
@@ -129,6 +77,8 @@ def db_downgrade(revision: str) -> None:
 @user_errors
 def serve(bind: str, workers: int, threads: int) -> None:
     """Run the collector, webhooks and reports under gunicorn."""
+    # Here, not at the top: the server loads Flask, the app and gunicorn, which no other command
+    # needs (they would double `tracker --help`'s start-up time).
     from tracker.server import run
 
     load_config()  # fail early, in one sentence, on a bad configuration
@@ -150,8 +100,6 @@ def sites_group() -> None:
 @user_errors
 def sites_add(domain: str, timezone: str, currency: str) -> None:
     """Create a site; prints its public site id on the last line."""
-    from tracker.sites import create_site
-
     try:
         with db_session() as session:
             site = create_site(session, domain, timezone=timezone, currency=currency)
@@ -168,8 +116,6 @@ def sites_add(domain: str, timezone: str, currency: str) -> None:
 @user_errors
 def sites_list() -> None:
     """List sites: public id, domain, time zone, currency."""
-    from tracker.models import Site
-
     with db_session() as session:
         for site in session.scalars(select(Site).order_by(Site.id)):
             click.echo(f"{site.public_id}\t{site.domain}\t{site.timezone}\t{site.currency}")
@@ -177,13 +123,11 @@ def sites_list() -> None:
 
 @sites_group.command("secret")
 @click.argument("site")
-@click.argument("provider", type=click.Choice(["shopify", "woocommerce", "stripe", "orders"]))
+@click.argument("provider", type=click.Choice(PROVIDERS))
 @click.argument("secret")
 @user_errors
 def sites_secret(site: str, provider: str, secret: str) -> None:
     """Store a webhook SECRET for PROVIDER; the previous one keeps verifying (rotation)."""
-    from tracker.sites import add_secret, require_site
-
     with db_session() as session:
         found = require_site(session, site)
         add_secret(session, found, provider, secret)
@@ -204,10 +148,6 @@ def users_group() -> None:
 @user_errors
 def users_add(email: str) -> None:
     """Create a report user; the password is read from stdin."""
-    from tracker.credentials import hash_password
-    from tracker.identity import normalise_email
-    from tracker.models import User
-
     address = normalise_email(email)
     if sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -231,9 +171,6 @@ def tokens_group() -> None:
 @user_errors
 def tokens_add(name: str) -> None:
     """Create an API token; prints it once, on the last line."""
-    from tracker.credentials import hash_token, new_token
-    from tracker.models import ApiToken
-
     name = name.strip()
     if not name or len(name) > 100:
         raise CommandError("A token name needs 1 to 100 characters.")
@@ -242,20 +179,3 @@ def tokens_add(name: str) -> None:
         session.add(ApiToken(name=name, token_hash=hash_token(token), prefix=token[:8]))
     click.echo(f"Created token {name!r}. It is shown only once:")
     click.echo(token)
-
-
-def _register_subsystems() -> None:
-    from reports.cli import costs_group, reports_group
-    from tracker.webhooks.cli import webhooks_group
-
-    main.add_command(costs_group)
-    main.add_command(reports_group)
-    main.add_command(webhooks_group)
-    try:
-        from reports.demo import demo_command
-    except ImportError:  # the demo generator is optional in slim builds
-        return
-    main.add_command(demo_command)
-
-
-_register_subsystems()

@@ -8,12 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from tracker.errors import ConfigError
+
 DEFAULT_DATABASE_URL = "sqlite:///instance/tracker.db"
 SECRET_KEY_FILE = "secret_key"
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or malformed; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,6 @@ class Config:
 
 
 def _check_database_url(url: str, instance: Path) -> str:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     try:
         parsed = make_url(url)
     except ArgumentError:

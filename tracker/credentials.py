@@ -1,11 +1,15 @@
-"""Passwords and API tokens: only their hashes are ever stored."""
+"""Passwords, API tokens and webhook signing secrets: only the hashes of the first two are stored."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import secrets
 
 from werkzeug.security import check_password_hash, generate_password_hash
+
+from tracker.errors import InvalidPassword
 
 TOKEN_PREFIX = "trk_"
 MIN_PASSWORD_LENGTH = 8
@@ -13,7 +17,7 @@ MIN_PASSWORD_LENGTH = 8
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+        raise InvalidPassword(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
     return generate_password_hash(password)
 
 
@@ -23,6 +27,18 @@ def check_password(stored_hash: str, password: str) -> bool:
 
 def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def standard_key(secret: str) -> bytes | None:
+    """The HMAC key of a Standard Webhooks secret (the generic orders webhook): the base64-decoded
+    part after `whsec_`; None when it does not decode."""
+    encoded = secret.strip()
+    if encoded.startswith("whsec_"):
+        encoded = encoded[len("whsec_"):]
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def hash_token(token: str) -> str:

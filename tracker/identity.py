@@ -7,12 +7,10 @@ import hmac
 
 import phonenumbers
 
-EMAIL_LENGTH = 254
+from tracker.errors import InvalidIdentity
+from tracker.limits import EMAIL_LENGTH
+
 DEFAULT_PHONE_REGION = "US"
-
-
-class InvalidIdentity(ValueError):
-    """The value is neither a plausible email address nor a phone number."""
 
 
 def normalise_email(value: str) -> str:

@@ -23,13 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tracker.db import Base, BigId, UTCDateTime, utcnow
-
-# Column limits; the collector truncates to these before writing.
-URL_LENGTH = 2000
-UTM_LENGTH = 255
-USER_AGENT_LENGTH = 512
-VISITOR_KEY_LENGTH = 64
-EXTERNAL_ID_LENGTH = 128
+from tracker.limits import EXTERNAL_ID_LENGTH, TITLE_LENGTH, URL_LENGTH, UTM_LENGTH, VISITOR_KEY_LENGTH
 
 PROVIDERS = ("shopify", "woocommerce", "stripe", "orders")
 IDENTITY_KINDS = ("email", "phone")
@@ -184,7 +178,7 @@ class Pageview(Base):
     visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id", ondelete="CASCADE"))
     ts: Mapped[datetime] = mapped_column(UTCDateTime)
     url: Mapped[str] = mapped_column(String(URL_LENGTH))
-    title: Mapped[str | None] = mapped_column(String(512))
+    title: Mapped[str | None] = mapped_column(String(TITLE_LENGTH))
     referrer: Mapped[str | None] = mapped_column(String(URL_LENGTH))
     screen_width: Mapped[int | None] = mapped_column(Integer)
 
@@ -204,7 +198,7 @@ class RawHit(Base):
     ts: Mapped[datetime] = mapped_column(UTCDateTime)
     url: Mapped[str] = mapped_column(String(URL_LENGTH))
     referrer: Mapped[str | None] = mapped_column(String(URL_LENGTH))
-    title: Mapped[str | None] = mapped_column(String(512))
+    title: Mapped[str | None] = mapped_column(String(TITLE_LENGTH))
     screen_width: Mapped[int | None] = mapped_column(Integer)
     device_type: Mapped[str | None] = mapped_column(String(16))
     browser: Mapped[str | None] = mapped_column(String(64))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
+from tracker.errors import InvalidMoney
+
 # Currencies whose minor unit is not 1/100 (ISO 4217; Stripe treats these the same way).
 _EXPONENT_0 = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
 _EXPONENT_3 = "BHD IQD JOD KWD LYD OMR TND"
@@ -26,10 +28,6 @@ EXPONENTS: dict[str, int] = {
 # Amounts are stored as 64-bit integers of minor units and summed over many rows: anything of 10^15
 # minor units (ten trillion dollars) or more is a typo or an attack, never a sale or a spend.
 MAX_DIGITS = 15
-
-
-class InvalidMoney(ValueError):
-    """An amount or currency that cannot be represented exactly."""
 
 
 def normalise_currency(code: str) -> str:

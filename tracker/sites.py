@@ -10,15 +10,13 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from tracker.credentials import standard_key
+from tracker.errors import SiteError
 from tracker.models import PROVIDERS, Site, WebhookSecret
 from tracker.money import InvalidMoney, normalise_currency
 
 SECRETS_KEPT_PER_PROVIDER = 2
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}$")
-
-
-class SiteError(ValueError):
-    """A site could not be created or found; the message says why."""
 
 
 def normalise_domain(domain: str) -> str:
@@ -105,13 +103,10 @@ def add_secret(session: Session, site: Site, provider: str, secret: str) -> Webh
     secret = secret.strip()
     if not secret:
         raise SiteError("The secret is empty.")
-    if provider == "orders":
-        from tracker.webhooks.signatures import standard_key
-
-        if not standard_key(secret):
-            raise SiteError(
-                "An orders secret is whsec_ followed by the base64 signing key; this one does not decode."
-            )
+    if provider == "orders" and not standard_key(secret):
+        raise SiteError(
+            "An orders secret is whsec_ followed by the base64 signing key; this one does not decode."
+        )
     row = WebhookSecret(site_id=site.id, provider=provider, secret=secret)
     session.add(row)
     session.flush()

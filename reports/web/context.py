@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 from flask import request, session
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.db import utcnow
 from tracker.models import Site
 from tracker.sites import find_site
 
@@ -42,10 +40,6 @@ def choose_site(db: Session) -> SiteChoice:
         session["site"] = site.public_id
     return SiteChoice(site=site, sites=sites)
 
-
-def site_today(site: Site, now: datetime | None = None) -> date:
-    """Today's date in the site's timezone."""
-    return (now or utcnow()).astimezone(ZoneInfo(site.timezone)).date()
 
 
 def preset_range(preset: str, today: date) -> tuple[date, date] | None:

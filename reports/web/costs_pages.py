@@ -6,9 +6,11 @@ from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from reports.auth import login_required
+from reports.costs import parse_cost_rows, read_csv, save_costs
 from reports.web import bp
 from reports.web.context import choose_site
 from tracker.db import begin_write, get_session
+from tracker.errors import CostError
 from tracker.models import Cost
 
 RECENT_COSTS = 50
@@ -47,8 +49,6 @@ ENTRY_FIELDS = ("date", "source", "medium", "campaign", "content", "term", "cost
 @bp.post("/costs")
 @login_required
 def costs_submit():
-    from reports.costs import CostError, parse_cost_rows, read_csv, save_costs
-
     db = get_session()
     choice = choose_site(db)
     site = choice.site
@@ -75,8 +75,6 @@ def costs_submit():
 
 
 def _uploaded_text() -> str:
-    from reports.costs import CostError
-
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise CostError("Choose a CSV file to upload.")

@@ -6,6 +6,9 @@ from decimal import Decimal, InvalidOperation
 
 from flask import Flask
 
+from tracker.errors import InvalidMoney
+from tracker.money import from_minor
+
 NOT_AVAILABLE = "—"
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "NZD": "NZ$",
            "INR": "₹", "BRL": "R$", "MXN": "MX$", "CHF": "CHF ", "SEK": "SEK ", "NOK": "NOK "}
@@ -71,8 +74,6 @@ def sign_class(value: object) -> str:
 
 def minor_money(minor: int, currency: str) -> str:
     """Integer minor units (as stored) as money: 1999 USD -> '$19.99'."""
-    from tracker.money import InvalidMoney, from_minor
-
     try:
         return money(from_minor(minor, currency), currency)
     except InvalidMoney:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from flask import render_template, request
@@ -10,11 +10,14 @@ from sqlalchemy import exists, select
 
 from reports.auth import login_required
 from reports.charts import bar_chart
+from reports.credit import UNATTRIBUTED
+from reports.roi import parse_report_query, revenue_by_day, roi_report
 from reports.web import bp
-from reports.web.context import choose_site, site_today
+from reports.web.context import choose_site
 from reports.web.format import money, to_decimal
-from reports.web.roi_view import UNATTRIBUTED
+from tracker.days import days_between, site_today
 from tracker.db import get_session
+from tracker.errors import ReportQueryError
 from tracker.models import Order, TrackedSession
 
 TOP_CHANNELS = 10
@@ -50,9 +53,6 @@ def top_channels(rows: list[dict], limit: int = TOP_CHANNELS) -> list[dict]:
     return (sms + others)[:limit]
 
 
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
 
 @bp.get("/")
 @login_required
@@ -69,8 +69,6 @@ def mission_control():
             snippet=f'<script defer src="{request.host_url}t.js" data-site="{site.public_id}"></script>',
             webhook_base=f"{request.host_url}webhooks",
         )
-
-    from reports.roi import ReportQueryError, parse_report_query, revenue_by_day, roi_report
 
     today = site_today(site)
     yesterday = today - timedelta(days=1)
@@ -92,7 +90,7 @@ def mission_control():
     currency = month["currency"]
     channels = top_channels(month["rows"])
     daily = revenue_by_day(db, q_month, "channel")
-    days = _days(month_start, yesterday)
+    days = list(days_between(month_start, yesterday))
     charts = []
     for row in channels:
         series = daily.get(row["channel"], {})

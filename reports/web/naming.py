@@ -8,29 +8,25 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-URL_LIMIT = 2000
-VALUE_LIMIT = 255
-SMS_MEDIUM = "sms"
-# Media that all mean "a text message"; any of them splits the SMS channel in two.
-SMS_SYNONYMS = frozenset({"sms", "text", "txt", "texting", "mms", "text-message", "textmessage"})
+from tracker.errors import LinkError
+from tracker.limits import URL_LENGTH
+from tracker.touch import NOT_SET, SMS_MEDIUM, SMS_MEDIUMS, normalise_value
+
 UTM_FIELDS = ("source", "medium", "campaign", "content", "term")
-
-
-class LinkError(ValueError):
-    """The builder's input cannot make a link; the message says what to fix."""
 
 
 def fingerprint(value: str, dimension: str = "") -> str:
     """What a value means, ignoring case, spaces, dashes and underscores (and text vs sms)."""
     key = re.sub(r"[\W_]+", "", value.strip().lower())
-    if dimension == "medium" and (value.strip().lower() in SMS_SYNONYMS or key in SMS_SYNONYMS):
+    if dimension == "medium" and (value.strip().lower() in SMS_MEDIUMS or key in SMS_MEDIUMS):
         return SMS_MEDIUM
     return key
 
 
 def clean_value(value: str) -> str:
-    """How the tracker will record a value: trimmed, lower-cased, inner whitespace collapsed."""
-    return re.sub(r"\s+", " ", value.strip().lower())[:VALUE_LIMIT]
+    """How the tracker will record a value (tracker.touch.normalise_value); '' for no value."""
+    recorded = normalise_value(value)
+    return "" if recorded == NOT_SET else recorded
 
 
 @dataclass(frozen=True)
@@ -90,8 +86,8 @@ def build_link(landing_url: str, source: str, campaign: str, content: str = "", 
                medium: str = SMS_MEDIUM) -> str:
     """The landing URL with utm_* parameters set by the convention (existing utm_* replaced)."""
     landing_url = landing_url.strip()
-    if len(landing_url) > URL_LIMIT:
-        raise LinkError(f"The landing page URL is longer than {URL_LIMIT} characters.")
+    if len(landing_url) > URL_LENGTH:
+        raise LinkError(f"The landing page URL is longer than {URL_LENGTH} characters.")
     parts = urlsplit(landing_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise LinkError("The landing page must be a full web address starting with https://.")

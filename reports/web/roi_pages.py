@@ -9,8 +9,10 @@ from flask import Response, render_template, request, url_for
 
 from reports.auth import login_required
 from reports.csvsafe import write_rows
+from reports.roi import MODELS, parse_report_query, roi_report
 from reports.web import bp
-from reports.web.context import PRESETS, choose_site, preset_for, preset_range, site_today
+from reports.web.context import PRESETS, choose_site, preset_for, preset_range
+from reports.web.format import to_decimal
 from reports.web.roi_view import (
     FILTER_PREFIX,
     HIERARCHY,
@@ -23,7 +25,9 @@ from reports.web.roi_view import (
     sort_rows,
     summarise,
 )
+from tracker.days import site_today
 from tracker.db import get_session
+from tracker.errors import ReportQueryError
 
 # "Group by" choices: channel alone, or the source → term path cut at each depth.
 GROUPINGS = [("channel",)] + [HIERARCHY[1 : i + 1] for i in range(1, len(HIERARCHY))]
@@ -36,10 +40,6 @@ MODEL_LABELS = {
     "time_decay": "Time decay (7-day half-life)",
     "full_impact": "Full impact",
 }
-
-
-class PageError(Exception):
-    """A query the page cannot answer; the message is shown to the user."""
 
 
 def _report_args(site) -> dict[str, str]:
@@ -55,18 +55,12 @@ def _report_args(site) -> dict[str, str]:
 
 
 def _load(db):
-    """(choice, query, report) for the page, or raise PageError."""
-    from reports.roi import ReportQueryError, parse_report_query, roi_report
-
+    """(choice, query, report) for the page, or raise ReportQueryError."""
     choice = choose_site(db)
     if choice.site is None:
-        raise PageError(_no_site_message(choice))
-    try:
-        query = parse_report_query(db, _report_args(choice.site))
-        report = roi_report(db, query)
-    except ReportQueryError as exc:
-        raise PageError(str(exc)) from None
-    return choice, query, report
+        raise ReportQueryError(_no_site_message(choice))
+    query = parse_report_query(db, _report_args(choice.site))
+    return choice, query, roi_report(db, query)
 
 
 def _no_site_message(choice) -> str:
@@ -124,7 +118,7 @@ def roi():
     db = get_session()
     try:
         choice, query, report = _load(db)
-    except PageError as exc:
+    except ReportQueryError as exc:
         return _error_page("roi.html", str(exc)), 400
     filters, sort, descending, rows, subtotal = _shown_rows(query, report)
     base = _canonical(query, _state_params(filters, sort, descending))
@@ -217,7 +211,7 @@ def roi_csv():
     db = get_session()
     try:
         choice, query, report = _load(db)
-    except PageError as exc:
+    except ReportQueryError as exc:
         return Response(str(exc) + "\n", status=400, mimetype="text/plain")
     filters, _, _, rows, subtotal = _shown_rows(query, report)
     header, body = csv_table(query.by, rows, subtotal, "(shown rows)") if subtotal else csv_table(
@@ -242,8 +236,6 @@ def _csv_response(text: str, filename: str) -> Response:
 
 
 def _comparison(db, query):
-    from reports.roi import MODELS, roi_report
-
     merged: dict[tuple, dict] = {}
     totals = {}
     for model in MODELS:
@@ -262,7 +254,7 @@ def compare():
     db = get_session()
     try:
         choice, query, _ = _load(db)
-    except PageError as exc:
+    except ReportQueryError as exc:
         return _error_page("compare.html", str(exc)), 400
     models, rows, totals, report = _comparison(db, query)
     filters, sort, descending, rows = _compared_rows(query, models, rows)
@@ -297,8 +289,6 @@ def _compared_rows(query, models, rows):
 
 
 def _sort_money(rows, key, descending):
-    from reports.web.format import to_decimal
-
     present = [r for r in rows if to_decimal(r.get(key)) is not None]
     missing = [r for r in rows if to_decimal(r.get(key)) is None]
     present.sort(key=lambda r: to_decimal(r.get(key)), reverse=descending)
@@ -311,7 +301,7 @@ def compare_csv():
     db = get_session()
     try:
         choice, query, _ = _load(db)
-    except PageError as exc:
+    except ReportQueryError as exc:
         return Response(str(exc) + "\n", status=400, mimetype="text/plain")
     models, rows, totals, last_report = _comparison(db, query)
     _, _, _, rows = _compared_rows(query, models, rows)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from reports.credit import UNATTRIBUTED
 from reports.web.format import to_decimal
+from tracker.touch import DIMENSIONS
 
 # The drill-down path; clicking a row filters on it and adds the next dimension.
-HIERARCHY = ("channel", "source", "medium", "campaign", "content", "term")
+HIERARCHY = DIMENSIONS
 COUNT_METRICS = ("sessions", "visitors")
 SUM_METRICS = ("orders", "revenue", "new_customers", "cost")
 RATIO_METRICS = ("roi", "roas", "cpa", "aov", "conversion_rate")
@@ -19,7 +21,6 @@ LABELS = {
     "orders": "Orders", "revenue": "Revenue", "new_customers": "New customers", "cost": "Cost",
     "roi": "ROI", "roas": "ROAS", "cpa": "CPA", "aov": "AOV", "conversion_rate": "Conv. rate",
 }
-UNATTRIBUTED = "(unattributed)"
 FILTER_PREFIX = "f_"
 
 

@@ -6,25 +6,15 @@ import hmac
 import secrets
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, Response, abort, request, session
+from flask import Flask, Request, Response, abort, has_request_context, request, session
 from flask.sessions import SecureCookieSessionInterface
+
+from tracker.headers import SECURITY_HEADERS
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_SESSION_KEY = "_csrf"
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
-}
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 CSRF_MESSAGE = "The form expired or did not come from this site; reload the page and try again."
 
@@ -76,8 +66,6 @@ class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie session, marked Secure whenever the request itself came over HTTPS."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
-        from flask import has_request_context
-
         if app.config.get("SESSION_COOKIE_SECURE"):
             return True
         return has_request_context() and _is_https(request)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tracker.collect.touch import channel_for
 from tracker.models import Cost, Order, Person, Refund, TrackedSession, Visitor
+from tracker.touch import channel_for
 
 
 def utc(text: str) -> datetime:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from reports import build, credit
 from reports.roi import parse_report_query, roi_report, traffic_rows
 from tests.reports.conftest import utc
+from tracker.days import range_bounds
 from tracker.models import Order
 from tracker.people import merge_persons
 from tracker.webhooks.orders import apply_refund
@@ -61,7 +62,7 @@ def test_traffic_rollups_count_like_the_sessions(session, returning, by, first, 
     site = returning.site
     rebuild(session, site, "2026-10-15", "2026-11-22")
     query = parse_report_query(session, {"site": site.public_id, "from": first, "to": last, "by": by})
-    start, end = credit.range_bounds(query.date_from, query.date_to, query.tz)
+    start, end = range_bounds(query.date_from, query.date_to, query.tz)
     exact = credit.session_rows(session, site, start, end, query.by)
     assert traffic_rows(session, query) == exact
     assert exact[1][0] > 0

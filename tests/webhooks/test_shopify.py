@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from tracker.identity import hash_email, hash_phone
@@ -216,3 +217,20 @@ def test_the_site_can_be_addressed_by_domain(client, secrets, wh):
     response = client.post("/webhooks/shopify/shop.example", data=body,
                            headers=wh.shopify_headers(body, "orders/create"))
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("landing", ["/?yclid=42", "/?ttclid=7", "/?utm_source=attentive&utm_medium=txt"])
+def test_a_landing_with_any_click_id_the_report_knows_attributes_the_order(send, session, wh, landing):
+    # The webhook matches a landing by the same click ids as the collector (tracker.touch).
+    send.shopify(wh.shopify_order(note_attributes=[], customer=None, email=None, contact_email=None,
+                                  billing_address=None, landing_site=landing, referring_site=None))
+    (order,) = wh.orders_of(session)
+    assert order.match_method == "landing"
+
+
+def test_a_bare_referring_site_counts_like_a_full_address(send, session, wh):
+    anonymous = dict(note_attributes=[], customer=None, email=None, contact_email=None, billing_address=None)
+    for number, referrer in ((1, "www.pinterest.com/pin/1"), (2, "checkout.shopify.com")):
+        send.shopify(wh.shopify_order(id=number, landing_site="/", referring_site=referrer, **anonymous))
+    orders = {o.external_id: o for o in wh.orders_of(session)}
+    assert [orders[k].match_method for k in "12"] == ["landing", None]

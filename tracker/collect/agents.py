@@ -9,7 +9,6 @@ from functools import lru_cache
 import ua_parser
 from user_agents.parsers import UserAgent, parse_browser, parse_device, parse_operating_system
 
-USER_AGENT_LENGTH = 512
 # Distinct user agents kept parsed per process; real traffic has a long tail but a fat head.
 CACHE_SIZE = 8192
 

@@ -8,16 +8,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+from tracker.errors import InvalidEvent
 from tracker.identity import InvalidIdentity, normalise_email
+from tracker.limits import (
+    EMAIL_LENGTH,
+    TITLE_LENGTH,
+    URL_LENGTH,
+    USER_AGENT_LENGTH,
+    VISITOR_KEY,
+    VISITOR_KEY_LENGTH,
+)
 
 MAX_BODY_BYTES = 16 * 1024
-URL_LENGTH = 2000
-REFERRER_LENGTH = 2000
-TITLE_LENGTH = 512
-USER_AGENT_LENGTH = 512
-VISITOR_LENGTH = 64
 SITE_LENGTH = 253
-IDENTITY_LENGTH = 254
 MAX_SCREEN_WIDTH = 100_000
 MAX_EVENTS = 1000
 # Server clocks drift; a timestamp this far ahead of ours is a mistake, not a page view.
@@ -27,11 +30,6 @@ EVENT_TYPES = ("pageview", "identify")
 REFERRER_SCHEMES = ("http", "https", "android-app", "ios-app")
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_VISITOR_RE = re.compile(r"^[\x21-\x7e]{1,64}$")
-
-
-class InvalidEvent(ValueError):
-    """The beacon or event is malformed; the message says which field and why."""
 
 
 def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
@@ -151,7 +149,7 @@ def check_referrer(value: str | None) -> str | None:
         raise InvalidEvent("'referrer' is not a valid URL.") from None
     if parts.scheme.lower() not in REFERRER_SCHEMES or not host:
         raise InvalidEvent("'referrer' must be an absolute http(s) URL.")
-    return value[:REFERRER_LENGTH]
+    return value[:URL_LENGTH]
 
 
 def check_visitor(value: str | None, required: bool = True) -> str | None:
@@ -162,8 +160,10 @@ def check_visitor(value: str | None, required: bool = True) -> str | None:
     if not isinstance(value, str):
         raise InvalidEvent("'visitor' must be a string.")
     value = value.strip()
-    if not _VISITOR_RE.match(value):
-        raise InvalidEvent(f"'visitor' must be 1 to {VISITOR_LENGTH} printable characters without spaces.")
+    if not VISITOR_KEY.fullmatch(value):
+        raise InvalidEvent(
+            f"'visitor' must be 1 to {VISITOR_KEY_LENGTH} printable characters without spaces."
+        )
     return value
 
 
@@ -191,7 +191,7 @@ def _identity(data: dict) -> tuple[str | None, str | None]:
     email = _text(data, "email")
     phone = _text(data, "phone")
     for name, value in (("email", email), ("phone", phone)):
-        if value is not None and (len(value) > IDENTITY_LENGTH or _CONTROL_RE.search(value)):
+        if value is not None and (len(value) > EMAIL_LENGTH or _CONTROL_RE.search(value)):
             raise InvalidEvent(f"'{name}' is not a valid {name}.")
     if email is not None:
         try:

@@ -14,19 +14,19 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from tracker.collect.agents import USER_AGENT_LENGTH, parse_agent
+from tracker.collect.agents import parse_agent
 from tracker.collect.beacon import MAX_BODY_BYTES, InvalidEvent, loads, parse_beacon
 from tracker.collect.hits import Hit
 from tracker.collect.known_sites import KnownSites
 from tracker.collect.writer import StoreUnavailable, Writer
 from tracker.db import utcnow
+from tracker.headers import SECURITY_HEADERS
+from tracker.limits import USER_AGENT_LENGTH
 
 log = logging.getLogger(__name__)
 
 
 def _headers(extra: dict[str, str]) -> list[tuple[str, str]]:
-    from reports.web.security import SECURITY_HEADERS
-
     return [*extra.items(), ("Access-Control-Allow-Origin", "*"), *SECURITY_HEADERS.items()]
 
 

@@ -16,9 +16,9 @@ from tracker.collect import hits as raw_hits
 from tracker.collect import rows
 from tracker.collect.hits import Hit
 from tracker.collect.sessions import continues, partition
-from tracker.collect.touch import touch_from
 from tracker.models import Pageview, TrackedSession
 from tracker.people import link_identity
+from tracker.touch import touch_from
 
 # Hits claimed from `hits` per transaction: large, so visitors and sessions repeat within a batch.
 CLAIM_LIMIT = 5000

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Protocol
 
-from tracker.collect.touch import campaign_signature
+from tracker.touch import campaign_signature
 
 SESSION_GAP = timedelta(minutes=30)
 

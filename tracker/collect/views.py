@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 
-from tracker.collect.agents import USER_AGENT_LENGTH, parse_agent
+from tracker.auth import AUTH_REQUIRED, BEARER_REALM, bearer_token
+from tracker.collect.agents import parse_agent
 from tracker.collect.anonymous import anonymous_visitor
 from tracker.collect.beacon import (
     MAX_BODY_BYTES,
@@ -23,6 +24,7 @@ from tracker.collect.known_sites import KnownSites, SiteInfo
 from tracker.collect.writer import Hit, StoreUnavailable, Writer
 from tracker.db import get_engine, utcnow
 from tracker.identity import InvalidIdentity, identity_hash, normalise_email, normalise_phone
+from tracker.limits import USER_AGENT_LENGTH
 
 bp = Blueprint("collect", __name__)
 
@@ -202,17 +204,11 @@ def pixel():
     return _pixel()
 
 
-def _authorised() -> bool:
-    from reports.auth import bearer_token
-
-    return bearer_token() is not None
-
-
 @bp.route("/api/events", methods=["POST"])
 def events():
-    if not _authorised():
-        response = _error("Authentication required: send 'Authorization: Bearer <token>'.", 401)
-        response.headers["WWW-Authenticate"] = 'Bearer realm="tracker"'
+    if bearer_token() is None:
+        response = _error(AUTH_REQUIRED, 401)
+        response.headers["WWW-Authenticate"] = BEARER_REALM
         return response
     try:
         data = loads(request.get_data(cache=False))

@@ -23,6 +23,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from tracker.collect.hits import Hit
 from tracker.collect.sessionise import Appender, drain, sessionise_backlog, write
+from tracker.errors import StoreUnavailable
 
 __all__ = ["Hit", "StoreUnavailable", "Writer", "drain"]
 
@@ -53,10 +54,6 @@ RETRIES = 4
 # Requests waiting for a commit in one process beyond which new page views get a 503 at once
 # (an event loop accepts faster than a slow or absent database commits).
 MAX_QUEUED = 20_000
-
-
-class StoreUnavailable(RuntimeError):
-    """The database did not take the hits; nothing was acknowledged, the client may retry."""
 
 
 class _Ticket:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import click
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from tracker.cli import CommandError, load_config, user_errors
+from tracker.console import CommandError, db_session, load_config, user_errors
+from tracker.db import make_engine
+from tracker.models import Site, WebhookDelivery
+from tracker.sites import require_site
+from tracker.webhooks.inbox import pending_ids, process
 
 STATUSES = ("received", "processed", "ignored", "waiting", "failed")
 
@@ -18,8 +23,6 @@ def webhooks_group():
 def _site_id(session, ref: str | None) -> int | None:
     if ref is None:
         return None
-    from tracker.sites import require_site
-
     return require_site(session, ref).id
 
 
@@ -30,9 +33,6 @@ def _site_id(session, ref: str | None) -> int | None:
 @user_errors
 def webhooks_list(status: str | None, site_ref: str | None, limit: int) -> None:
     """Count deliveries by state, then list the newest (failed ones show their error)."""
-    from tracker.cli import db_session
-    from tracker.models import Site, WebhookDelivery
-
     with db_session() as session:
         site_id = _site_id(session, site_ref)
         counts = select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)
@@ -65,12 +65,6 @@ def webhooks_list(status: str | None, site_ref: str | None, limit: int) -> None:
 @user_errors
 def webhooks_replay(ids: tuple[int, ...], site_ref: str | None) -> None:
     """Process again the failed deliveries and those never processed (or only IDS, even if processed)."""
-    from sqlalchemy.orm import Session
-
-    from tracker.db import make_engine
-    from tracker.models import WebhookDelivery
-    from tracker.webhooks.inbox import pending_ids, process
-
     config = load_config()
     engine = make_engine(config.database_url)
     try:

@@ -11,7 +11,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tracker.db import begin_write, utcnow
-from tracker.models import EXTERNAL_ID_LENGTH, Site, WebhookDelivery
+from tracker.limits import EXTERNAL_ID_LENGTH
+from tracker.models import Site, WebhookDelivery
 from tracker.webhooks import generic, shopify, stripe, woocommerce
 from tracker.webhooks.matching import insert_for
 from tracker.webhooks.orders import apply

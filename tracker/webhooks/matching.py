@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import re
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tracker.identity import hash_email, hash_phone
-from tracker.models import URL_LENGTH, VISITOR_KEY_LENGTH, Order, Site, Visitor
+from tracker.limits import URL_LENGTH, VISITOR_KEY
+from tracker.models import Order, Site, Visitor
 from tracker.people import link_identity, person_for_identity
+from tracker.touch import carries_campaign, referrer_source
 from tracker.webhooks.payload import OrderFacts
 
-# A visitor id as the snippet writes it: printable ASCII without spaces.
-VISITOR_KEY = re.compile(rf"[\x21-\x7e]{{1,{VISITOR_KEY_LENGTH}}}")
-CLICK_IDS = {"gclid", "msclkid", "fbclid", "ttclid", "gbraid", "wbraid", "dclid", "twclid", "li_fat_id"}
 # Paths Shopify puts in landing_site that are not a page anybody landed on.
 NOT_LANDINGS = ("/wallets/", "/admin", "/checkouts/", "/api/", "/cart/")
-# Pages a buyer passes through while paying: never the referrer of a purchase.
-PAYMENT_HOSTS = ("checkout.shopify.com", "shop.app", "paypal.com", "stripe.com", "checkout.stripe.com")
 RANK = {"visitor": 3, "identity": 2, "landing": 1, None: 0}
 
 
@@ -44,28 +40,6 @@ def landing_url(value: str | None, domain: str) -> str | None:
     if path.startswith(NOT_LANDINGS) or path.endswith(".json"):
         return None
     return value[:URL_LENGTH]
-
-
-def carries_campaign(url: str | None) -> bool:
-    if not url:
-        return False
-    for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=False):
-        key = key.strip().lower()
-        if value.strip() and (key.startswith("utm_") or key in CLICK_IDS):
-            return True
-    return False
-
-
-def outside_referrer(referrer: str | None, domain: str) -> bool:
-    """True when the referrer is another site (not the shop itself, not a payment page)."""
-    if not referrer:
-        return False
-    text = referrer.strip()
-    host = urlsplit(text if "//" in text else "//" + text).hostname or ""
-    host = host.lower().removeprefix("www.")
-    if not host or host == domain.removeprefix("www.") or host.endswith("." + domain):
-        return False
-    return not any(host == p or host.endswith("." + p) for p in PAYMENT_HOSTS)
 
 
 def visitor_for_key(session: Session, site_id: int, key: str, seen_at) -> int:
@@ -119,7 +93,9 @@ def match(session: Session, site: Site, order: Order, facts: OrderFacts, secret_
             order.person_id = person_id
             order.match_method = "identity"
             return
+    # The landing counts as a touch when the report would credit it to a campaign or another site
+    # (tracker.touch: the same click ids, payment pages and own hosts as for page views).
     if RANK[order.match_method] < RANK["landing"] and (
-        carries_campaign(order.landing_url) or outside_referrer(order.referrer, site.domain)
+        carries_campaign(order.landing_url) or referrer_source(order.referrer, (site.domain,)) is not None
     ):
         order.match_method = "landing"

@@ -9,20 +9,13 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from tracker.errors import InvalidOrder, MalformedPayload
 from tracker.money import InvalidMoney, exponent, normalise_currency, to_minor
 
 # A JSON document nested deeper than this is not an order.
 MAX_DEPTH = 64
 _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
-class MalformedPayload(ValueError):
-    """The body is not the strict JSON object a store sends."""
-
-
-class InvalidOrder(ValueError):
-    """The JSON is well formed but does not describe an order we can record."""
 
 
 @dataclass

@@ -12,12 +12,10 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from tracker.errors import UnreadableBody
+
 PREFIX = b"sealed1:"
 NONCE_BYTES = 12
-
-
-class UnreadableBody(ValueError):
-    """A sealed body that this instance's secret key cannot open."""
 
 
 def _key(secret_key: str) -> bytes:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import html
 import time
 
+from tracker.credentials import standard_key
+from tracker.errors import BadSignature
+
 # Stripe's own library rejects signatures older than this; Standard Webhooks allows this skew both ways.
 STRIPE_TOLERANCE_SECONDS = 300
 STANDARD_TOLERANCE_SECONDS = 300
-
-
-class BadSignature(ValueError):
-    """The delivery is not signed with a secret stored for this site and provider."""
 
 
 def _hmac(key: bytes, message: bytes) -> bytes:
@@ -65,17 +63,6 @@ def verify_stripe(body: bytes, header: str | None, secrets: list[str], now: floa
         raise BadSignature("The Stripe-Signature does not match a stored Stripe signing secret.")
     if int(timestamp) < (now if now is not None else time.time()) - STRIPE_TOLERANCE_SECONDS:
         raise BadSignature("The Stripe-Signature timestamp is more than 5 minutes old.")
-
-
-def standard_key(secret: str) -> bytes | None:
-    """The HMAC key of a Standard Webhooks secret: the base64-decoded part after `whsec_`."""
-    encoded = secret.strip()
-    if encoded.startswith("whsec_"):
-        encoded = encoded[len("whsec_"):]
-    try:
-        return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        return None
 
 
 def verify_standard(

@@ -1,4 +1,10 @@
-"""Touch classification: which source, medium, campaign and channel brought a visit."""
+"""Touch rules: which source, medium, campaign and channel brought a visit.
+
+The one place for the lists and rules that name traffic: UTM values and how they are normalised,
+click ids, search engines, social networks, payment hosts, the SMS media and the channel rules.
+The collector classifies sessions with them, the webhooks match orders by them, and the reports,
+the SMS link builder and the UTM hygiene view read and write values by the same rules.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,11 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
+from tracker.limits import UTM_LENGTH
+
 NOT_SET = "(not set)"
 DIRECT = "(direct)"
 NONE = "(none)"
-# Matches tracker.models.UTM_LENGTH; this module stays free of database imports.
-UTM_VALUE_LENGTH = 255
 UTM_PARAMS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 
 # Click ids that classify a visit when no UTM source/medium is given: param -> (source, medium).
@@ -178,7 +184,12 @@ APP_HOSTS = {
     "org.telegram.messenger": "telegram.org",
 }
 
-SMS_MEDIUMS = frozenset({"sms", "text", "mms", "text_message", "text-message", "textmessage", "rcs"})
+# Media that all mean "a text message" (the contract's list): the SMS channel, the link builder's
+# medium and the hygiene view's synonyms.
+SMS_MEDIUM = "sms"
+SMS_MEDIUMS = frozenset(
+    {"sms", "text", "txt", "texting", "mms", "rcs", "text-message", "text_message", "textmessage"}
+)
 EMAIL_WORDS = frozenset({"email", "e-mail", "e_mail", "e mail", "newsletter"})
 PAID_SOCIAL_MEDIUMS = frozenset(
     {
@@ -210,6 +221,9 @@ ORGANIC_SOCIAL_MEDIUMS = frozenset(
 REFERRAL_MEDIUMS = frozenset({"referral", "app", "link"})
 _PAID_MEDIUM_RE = re.compile(r"^(?:.*cp.*|ppc|retargeting|paid.*)$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_SPACES_RE = re.compile(r"\s+")
+_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]*:", re.IGNORECASE)
+_BARE_HOST_RE = re.compile(r"(?://)?[\w-]+(?:\.[\w-]+)+(?:[/:?#]|$)")
 
 CHANNELS = (
     "SMS",
@@ -224,6 +238,10 @@ CHANNELS = (
 )
 
 
+# The dimensions of a touch, in the report's drill-down order: a report row's key.
+DIMENSIONS = ("channel", "source", "medium", "campaign", "content", "term")
+
+
 @dataclass(frozen=True)
 class Touch:
     source: str
@@ -234,12 +252,18 @@ class Touch:
     click_id: str | None  # 'gclid', 'fbclid', ... when a click id classified the touch
     channel: str
 
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The touch's values in DIMENSIONS order."""
+        return (self.channel, self.source, self.medium, self.campaign, self.content, self.term)
+
 
 def normalise_value(value: str | None) -> str:
-    """A UTM value as reported: control characters dropped, trimmed, lower-cased, capped."""
+    """A UTM value as reported: control characters dropped, inner whitespace collapsed to one
+    space, trimmed, lower-cased, capped; NOT_SET when nothing is left."""
     if value is None:
         return NOT_SET
-    value = _CONTROL_RE.sub("", value).strip().lower()[:UTM_VALUE_LENGTH].strip()
+    value = _CONTROL_RE.sub("", _SPACES_RE.sub(" ", value)).strip().lower()[:UTM_LENGTH].strip()
     return value or NOT_SET
 
 
@@ -270,6 +294,11 @@ def _params(query: str) -> dict[str, str]:
     return found
 
 
+def carries_campaign(url: str | None) -> bool:
+    """Does the URL carry a campaign (a UTM or a click id)?"""
+    return bool(campaign_params(url))
+
+
 def campaign_signature(url: str | None) -> tuple | None:
     """The campaign a URL carries, comparable between page views; None when it carries none."""
     params = campaign_params(url)
@@ -277,18 +306,24 @@ def campaign_signature(url: str | None) -> tuple | None:
         return None
     return tuple(
         sorted(
-            (name, normalise_value(value) if name in UTM_PARAMS else value.strip()[:UTM_VALUE_LENGTH])
+            (name, normalise_value(value) if name in UTM_PARAMS else value.strip()[:UTM_LENGTH])
             for name, value in params.items()
         )
     )
 
 
 def host_of(url: str | None) -> str | None:
-    """The lower-cased host of an absolute http(s) or app URL, without a leading 'www.'."""
+    """The lower-cased host of an absolute http(s) or app URL, without a leading 'www.'; a bare
+    host ('www.google.com/', as some stores send their referring site) is read as https."""
     if not url:
         return None
+    url = url.strip()
+    if not _SCHEME_RE.match(url):
+        if not _BARE_HOST_RE.match(url):
+            return None
+        url = "https://" + url.removeprefix("//")
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         host = parts.hostname
     except ValueError:
         return None

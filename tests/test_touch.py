@@ -2,7 +2,8 @@
 
 import pytest
 
-from tracker.collect.touch import (
+from reports.web.naming import build_link, clean_value, fingerprint
+from tracker.touch import (
     Touch,
     campaign_signature,
     channel_for,
@@ -347,7 +348,19 @@ def test_campaign_signature_none_without_campaign(url):
 
 @pytest.mark.parametrize(
     ("raw", "value"),
-    [(None, NS), ("", NS), ("  ", NS), (" Attentive ", "attentive"), ("a\x00b\tc", "abc")],
+    [(None, NS), ("", NS), ("  ", NS), (" Attentive ", "attentive"), ("a\x00b\tc", "ab c"), ("Fall  Drop", "fall drop")],
 )
 def test_normalise_value(raw, value):
     assert normalise_value(raw) == value
+
+
+@pytest.mark.parametrize("medium", ["sms", "SMS", "txt", "texting", "text", "mms", "rcs", "text-message",
+                                    "text_message", "textmessage"])
+def test_every_text_message_medium_is_sms_in_the_report_and_the_hygiene_view(medium):
+    assert channel_for("attentive", medium) == "SMS"
+    assert fingerprint(medium, "medium") == fingerprint("sms", "medium")
+
+
+def test_inner_spaces_do_not_split_a_campaign_between_report_and_link_builder():
+    assert normalise_value("Fall  Drop ") == normalise_value("fall drop") == clean_value("fall\tdrop")
+    assert "utm_campaign=fall+drop" in build_link("https://shop.example/", "attentive", "Fall  Drop")
