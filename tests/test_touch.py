@@ -348,7 +348,8 @@ def test_campaign_signature_none_without_campaign(url):
 
 @pytest.mark.parametrize(
     ("raw", "value"),
-    [(None, NS), ("", NS), ("  ", NS), (" Attentive ", "attentive"), ("a\x00b\tc", "ab c"), ("Fall  Drop", "fall drop")],
+    [(None, NS), ("", NS), ("  ", NS), (" Attentive ", "attentive"), ("a\x00b\tc", "ab c"),
+     ("Fall  Drop", "fall drop")],
 )
 def test_normalise_value(raw, value):
     assert normalise_value(raw) == value
