@@ -1,9 +1,12 @@
-"""Collector throughput against a bare Flask endpoint, on SQLite and PostgreSQL, plus a kill -9.
+"""Collector throughput against a bare Flask endpoint, and `tracker serve`'s worker against stock
+gunicorn gthread, on SQLite and PostgreSQL, plus a kill -9.
 
     .venv/bin/python bench/collector.py [--seconds 10] [--rounds 2] [--backends sqlite,postgresql]
 
-Both apps run under the same gunicorn settings (`tracker.server.options`, 2 workers) and are
-loaded alternately by wrk (16 connections, rotating visitors, user agents and campaigns). Prints
+Three servers run under the same gunicorn settings (`tracker.server.options`, 2 workers x 8
+threads): the bare endpoint, the collector under `tracker serve`'s worker (gthread whose event
+loop answers plain page views) and the same collector under stock `gthread`; they are loaded
+alternately by wrk (16 connections, rotating visitors, user agents and campaigns). Prints
 requests/s, their ratio, p99 latency, and page views acknowledged (2xx) versus stored. Needs
 `wrk` and, for PostgreSQL, a server at TRACKER_BENCH_PG_URL (default: local, user postgres);
 a throwaway database is created there and dropped afterwards. Figures only, no assertions.
@@ -119,8 +122,9 @@ def _wait_port(port: int, timeout: float = 30) -> None:
     raise SystemExit(f"the server on port {port} did not start")
 
 
-def _start(app: str, port: int, env: dict) -> subprocess.Popen:
-    code = f"from tracker.server import run; run('127.0.0.1:{port}', {WORKERS}, {THREADS}, app={app!r})"
+def _start(app: str, port: int, env: dict, worker_class: str | None = None) -> subprocess.Popen:
+    worker = f", worker_class={worker_class!r}" if worker_class else ""
+    code = f"from tracker.server import run; run('127.0.0.1:{port}', {WORKERS}, {THREADS}, app={app!r}{worker})"
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         env=env,
@@ -253,22 +257,27 @@ def bench(backend: str, seconds: int, rounds: int) -> dict:
             TRACKER_INSTANCE_PATH=str(workdir / "instance"),
             PYTHONPATH=str(ROOT / "bench") + os.pathsep + str(ROOT),
         )
-        bare_port, collector_port = _free_port(), _free_port()
+        bare_port, collector_port, threaded_port = _free_port(), _free_port(), _free_port()
         bare = _start("collector:bare_app", bare_port, dict(env, TRACKER_BENCH_BARE="1"))
         collector = _start("tracker.wsgi:app", collector_port, env)
-        bare_runs, collector_runs = [], []
+        # The same app under gunicorn's stock threaded worker: what the event loop must beat.
+        threaded = _start("tracker.wsgi:app", threaded_port, env, worker_class="gthread")
+        bare_runs, collector_runs, threaded_runs = [], [], []
         try:
-            _wrk(collector_port, 2, script)  # warm caches and connections, not counted
+            for port in (collector_port, threaded_port):
+                _wrk(port, 2, script)  # warm caches and connections, not counted
             _drain(url)
             warm_stored = _count(url)
             drains = []
             for _ in range(rounds):
                 bare_runs.append(_wrk(bare_port, seconds, script))
                 collector_runs.append(_wrk(collector_port, seconds, script))
-                # Sessionise the backlog before the next bare run, so it does not steal its CPU.
+                # Sessionise the backlog before the next run, so it does not steal its CPU.
+                drains.append(_drain(url))
+                threaded_runs.append(_wrk(threaded_port, seconds, script))
                 drains.append(_drain(url))
             stored = _count(url) - warm_stored
-            acknowledged = sum(run["ok"] for run in collector_runs)
+            acknowledged = sum(run["ok"] for run in collector_runs + threaded_runs)
 
             # kill -9 a worker mid-load: every acknowledged page view must still be stored
             before = _count(url)
@@ -294,27 +303,32 @@ def bench(backend: str, seconds: int, rounds: int) -> dict:
         finally:
             _stop(bare)
             _stop(collector)
+            _stop(threaded)
     finally:
         _drop(dropme)
     bare_rate = sum(r["rate"] for r in bare_runs) / len(bare_runs)
     collector_rate = sum(r["rate"] for r in collector_runs) / len(collector_runs)
+    threaded_rate = sum(r["rate"] for r in threaded_runs) / len(threaded_runs)
     return {
         "backend": backend,
         "bare_rps": bare_rate,
         "collector_rps": collector_rate,
         "ratio": collector_rate / bare_rate,
+        "threaded_rps": threaded_rate,
+        "threaded_p99_ms": max(r["p99_ms"] for r in threaded_runs),
+        "loop_gain": collector_rate / threaded_rate,
         "bare_p99_ms": max(r["p99_ms"] for r in bare_runs),
         "collector_p99_ms": max(r["p99_ms"] for r in collector_runs),
         "acknowledged": acknowledged,
         "stored": stored,
-        "non2xx": sum(r["non2xx"] for r in collector_runs),
+        "non2xx": sum(r["non2xx"] for r in collector_runs + threaded_runs),
         "kill_acknowledged": kill_ack,
         "kill_stored": kill_stored,
         "kill_socket_errors": kill_run["socket_errors"],
         "killed_worker": bool(victims),
         "waiting": sum(d[0] for d in drains),
         "drain_seconds": sum(d[2] for d in drains),
-        "run_seconds": sum(r["seconds"] for r in collector_runs),
+        "run_seconds": sum(r["seconds"] for r in collector_runs + threaded_runs),
     }
 
 
@@ -335,8 +349,12 @@ def main() -> None:
         print(
             f"\n[{r['backend']}]  (load average {before:.2f} before, {os.getloadavg()[0]:.2f} after)\n"
             f"  bare endpoint   {r['bare_rps']:8.0f} req/s   p99 {r['bare_p99_ms']:6.1f} ms\n"
-            f"  collector       {r['collector_rps']:8.0f} req/s   p99 {r['collector_p99_ms']:6.1f} ms\n"
-            f"  ratio           {r['ratio']:8.2f}\n"
+            f"  collector       {r['collector_rps']:8.0f} req/s   p99 {r['collector_p99_ms']:6.1f} ms"
+            "   (tracker serve's worker)\n"
+            f"  ratio           {r['ratio']:8.2f}   (collector / bare endpoint)\n"
+            f"  stock gthread   {r['threaded_rps']:8.0f} req/s   p99 {r['threaded_p99_ms']:6.1f} ms"
+            "   (the same app, gunicorn's threaded worker)\n"
+            f"  event loop gain {r['loop_gain']:8.2f}   (tracker serve's worker / stock gthread)\n"
             f"  sessionising    {r['waiting']} page views waited in hits after the runs; drained in "
             f"{r['drain_seconds']:.1f} s; acknowledged and sessionised end to end "
             f"{r['acknowledged'] / (r['run_seconds'] + r['drain_seconds']):.0f} page views/s\n"

@@ -14,17 +14,19 @@ import sys
 from gunicorn.app.base import BaseApplication
 
 DEFAULT_APP = "tracker.wsgi:app"
+# gunicorn's gthread worker whose event loop answers plain page views itself.
+WORKER_CLASS = "tracker.collect.eventloop.CollectorWorker"
 SWITCH_INTERVAL = 0.0005
 
 
-def options(bind: str, workers: int, threads: int) -> dict:
-    """The gunicorn settings `tracker serve` uses (the benchmark reuses them for its baseline)."""
+def options(bind: str, workers: int, threads: int, worker_class: str = WORKER_CLASS) -> dict:
+    """The gunicorn settings `tracker serve` uses (the benchmark reuses them, and compares the
+    worker with gunicorn's stock `gthread`)."""
     return {
         "bind": bind,
         "workers": workers,
         "threads": max(threads, 1),
-        # gunicorn's gthread worker whose event loop answers plain page views itself.
-        "worker_class": "tracker.collect.eventloop.CollectorWorker",
+        "worker_class": worker_class,
         "accesslog": None,
         "errorlog": "-",
         "graceful_timeout": 10,
@@ -56,5 +58,7 @@ class _Server(BaseApplication):
         return getattr(importlib.import_module(module), attribute or "app")
 
 
-def run(bind: str, workers: int, threads: int, app: str = DEFAULT_APP) -> None:
-    _Server(options(bind, workers, threads), app).run()
+def run(
+    bind: str, workers: int, threads: int, app: str = DEFAULT_APP, worker_class: str = WORKER_CLASS
+) -> None:
+    _Server(options(bind, workers, threads, worker_class), app).run()
