@@ -141,7 +141,7 @@ def report_alone(app, site_id: str, args) -> float:
 
 def bench(backend: str, args, workdir: Path) -> None:
     from reports.build import build_site
-    from tracker import create_app
+    from tracker.app import create_app
     from tracker.days import site_today
     from tracker.db import session_factory
     from tracker.migrate import upgrade

@@ -103,7 +103,7 @@ def report_ranges(first: date, last: date) -> list[tuple[str, date, date, str]]:
 
 def report_latency(env: dict[str, str], first: date, last: date) -> dict[str, float]:
     """Median latency of GET /api/reports/roi per window length, over varied ranges and models."""
-    from tracker import create_app
+    from tracker.app import create_app
     from tracker.credentials import hash_token, new_token
     from tracker.db import session_factory
     from tracker.models import ApiToken

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from tracker import create_app
+from tracker.app import create_app
 from tracker.db import Base
 from tracker.migrate import upgrade
 

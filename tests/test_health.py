@@ -1,6 +1,6 @@
 """GET /healthz answers for load balancers."""
 
-from tracker import create_app
+from tracker.app import create_app
 
 
 def test_healthz_ok(client):

@@ -1,12 +1,4 @@
-"""Self-hosted SMS and marketing attribution: the collector and webhook receivers."""
+"""Self-hosted SMS and marketing attribution: the core, the collector and the webhook receivers.
 
-__all__ = ["create_app"]
-
-
-def __getattr__(name: str):
-    # The app (and Flask with it) loads on first use, so the command line starts without it.
-    if name == "create_app":
-        from tracker.app import create_app
-
-        return create_app
-    raise AttributeError(f"module 'tracker' has no attribute {name!r}")
+The app factory is `tracker.app.create_app`; `tracker.wsgi:app` is what gunicorn serves.
+"""

@@ -24,7 +24,6 @@ class Config:
     trusted_proxies: int = 0
     instance_path: Path = field(default_factory=lambda: Path("instance"))
     testing: bool = False
-    extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str] | None = None, **overrides) -> Config:

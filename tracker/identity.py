@@ -34,13 +34,6 @@ def normalise_phone(value: str, region: str = DEFAULT_PHONE_REGION) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def classify(value: str, region: str = DEFAULT_PHONE_REGION) -> tuple[str, str]:
-    """Return (kind, normalised value) for an email or a phone number."""
-    if "@" in value:
-        return "email", normalise_email(value)
-    return "phone", normalise_phone(value, region)
-
-
 def identity_hash(secret_key: str, kind: str, normalised: str) -> str:
     """The stored form of an identity: hex HMAC-SHA256, keyed with the instance secret."""
     message = f"{kind}:{normalised}".encode()

@@ -158,7 +158,7 @@ def test_many_clients_at_once_every_acknowledged_page_view_is_stored(app, sessio
 
 def _app_on(url, tmp_path):
     from tests.conftest import TEST_SECRET_KEY
-    from tracker import create_app
+    from tracker.app import create_app
 
     return create_app(
         {

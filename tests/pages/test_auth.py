@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.pages.conftest import EMAIL, PASSWORD, csrf_from, log_in
-from tracker import create_app
+from tracker.app import create_app
 from tracker.db import get_engine
 
 PAGES = ["/", "/reports/roi", "/reports/roi.csv", "/reports/compare", "/sms/links", "/sms/hygiene", "/costs"]

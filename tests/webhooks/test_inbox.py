@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from tracker import create_app
+from tracker.app import create_app
 from tracker.cli import main
 from tracker.db import session_factory
 from tracker.webhooks.inbox import store
