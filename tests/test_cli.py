@@ -1,8 +1,11 @@
 """The foundation commands: sites, secrets, users, tokens, and their one-sentence errors."""
 
+import click
 from sqlalchemy import select
 
 from tracker.cli import main
+from tracker.console import user_errors
+from tracker.errors import SiteError
 from tracker.models import ApiToken, Site, User, WebhookSecret
 
 
@@ -123,3 +126,20 @@ def test_bad_configuration_names_the_variable(tmp_path):
     env = {"TRACKER_DATABASE_URL": "mysql://x/y", "TRACKER_INSTANCE_PATH": str(tmp_path)}
     result = CliRunner(env=env).invoke(main, ["sites", "add", "shop.example"])
     _assert_one_sentence_error(result, "TRACKER_DATABASE_URL")
+
+
+def test_only_expected_errors_become_a_sentence_a_bug_keeps_its_traceback(runner):
+    """A TrackerError is the user's to fix: one sentence, exit 1. Anything else is a bug: the
+    command fails with its traceback instead of a message that hides it."""
+    @click.command()
+    @click.argument("what")
+    @user_errors
+    def fails(what):
+        if what == "mistake":
+            raise SiteError("No site 'x'; `tracker sites add DOMAIN` creates one.")
+        raise ValueError("an unexpected bug")
+
+    _assert_one_sentence_error(runner.invoke(fails, ["mistake"]), "No site 'x'")
+    bug = runner.invoke(fails, ["bug"])
+    assert bug.exit_code == 1 and isinstance(bug.exception, ValueError)
+    assert "an unexpected bug" not in bug.stderr  # not dressed up as a user error
