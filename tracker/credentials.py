@@ -1,9 +1,7 @@
-"""Passwords, API tokens and webhook signing secrets: only the hashes of the first two are stored."""
+"""Passwords and API tokens: only their hashes are ever stored."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import secrets
 
@@ -27,18 +25,6 @@ def check_password(stored_hash: str, password: str) -> bool:
 
 def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
-
-
-def standard_key(secret: str) -> bytes | None:
-    """The HMAC key of a Standard Webhooks secret (the generic orders webhook): the base64-decoded
-    part after `whsec_`; None when it does not decode."""
-    encoded = secret.strip()
-    if encoded.startswith("whsec_"):
-        encoded = encoded[len("whsec_"):]
-    try:
-        return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        return None
 
 
 def hash_token(token: str) -> str:

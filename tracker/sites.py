@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import secrets
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -10,7 +12,6 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from tracker.credentials import standard_key
 from tracker.errors import SiteError
 from tracker.models import PROVIDERS, Site, WebhookSecret
 from tracker.money import InvalidMoney, normalise_currency
@@ -94,6 +95,18 @@ def require_site(session: Session, ref: str) -> Site:
     if site is None:
         raise SiteError(f"No site {ref!r}; `tracker sites add DOMAIN` creates one.")
     return site
+
+
+def standard_key(secret: str) -> bytes | None:
+    """The HMAC key of a Standard Webhooks secret (the generic orders webhook): the base64-decoded
+    part after `whsec_`; None when it does not decode."""
+    encoded = secret.strip()
+    if encoded.startswith("whsec_"):
+        encoded = encoded[len("whsec_"):]
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def add_secret(session: Session, site: Site, provider: str, secret: str) -> WebhookSecret:

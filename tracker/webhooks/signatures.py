@@ -8,8 +8,8 @@ import hmac
 import html
 import time
 
-from tracker.credentials import standard_key
 from tracker.errors import BadSignature
+from tracker.sites import standard_key
 
 # Stripe's own library rejects signatures older than this; Standard Webhooks allows this skew both ways.
 STRIPE_TOLERANCE_SECONDS = 300
