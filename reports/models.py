@@ -11,7 +11,19 @@ from tracker.db import Base, BigId, UTCDateTime, utcnow
 from tracker.limits import UTM_LENGTH
 
 
-class ReportRollup(Base):
+class TouchKey:
+    """A report row's key in a rollup: the six dimensions of a touch (tracker.touch.DIMENSIONS),
+    '' where the rollup does not keep one."""
+
+    channel: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    medium: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    campaign: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    content: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    term: Mapped[str] = mapped_column(String(UTM_LENGTH))
+
+
+class ReportRollup(TouchKey, Base):
     """Credit each split model gave one touch key on one local day: orders and new customers in
     1/10000 (`units_*`, `new_*`) and revenue in minor units (`revenue_*`), one column triple per model.
 
@@ -23,16 +35,10 @@ class ReportRollup(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # No foreign key: rollups are derived rows written by the ten thousand, and a day counts only
-    # while its report_builds row (which cascades with the site) says it is built.
+    # while its report_builds row (which cascades with the site) says it is built (so too below).
     site_id: Mapped[int] = mapped_column(Integer)
     day: Mapped[date] = mapped_column(Date)
     lookback: Mapped[int] = mapped_column(SmallInteger)
-    channel: Mapped[str] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(UTM_LENGTH))
-    medium: Mapped[str] = mapped_column(String(UTM_LENGTH))
-    campaign: Mapped[str] = mapped_column(String(UTM_LENGTH))
-    content: Mapped[str] = mapped_column(String(UTM_LENGTH))
-    term: Mapped[str] = mapped_column(String(UTM_LENGTH))
     units_last_click: Mapped[int] = mapped_column(BigInteger)
     revenue_last_click: Mapped[int] = mapped_column(BigInteger)
     new_last_click: Mapped[int] = mapped_column(BigInteger)
@@ -55,7 +61,7 @@ class ReportRollup(Base):
     __table_args__ = (Index(None, "site_id", "lookback", "day"),)
 
 
-class ReportSessions(Base):
+class ReportSessions(TouchKey, Base):
     """Sessions that started on one local day, per row of the stored groupings (additive over days):
     channel, source, medium and campaign; content and term are '' (a grouping by them is counted
     from the sessions themselves)."""
@@ -63,22 +69,14 @@ class ReportSessions(Base):
     __tablename__ = "report_sessions"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    # No foreign key: rollups are derived rows written by the ten thousand, and a day counts only
-    # while its report_builds row (which cascades with the site) says it is built.
     site_id: Mapped[int] = mapped_column(Integer)
     day: Mapped[date] = mapped_column(Date)
-    channel: Mapped[str] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(UTM_LENGTH))
-    medium: Mapped[str] = mapped_column(String(UTM_LENGTH))
-    campaign: Mapped[str] = mapped_column(String(UTM_LENGTH))
-    content: Mapped[str] = mapped_column(String(UTM_LENGTH))
-    term: Mapped[str] = mapped_column(String(UTM_LENGTH))
     sessions: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (Index(None, "site_id", "day"),)
 
 
-class ReportVisitors(Base):
+class ReportVisitors(TouchKey, Base):
     """Visitors seen on one local day in one row of a grouping, by the day each was last seen before.
 
     A row's distinct visitors over any range [from, to] are exactly the visitors of its days in the
@@ -90,18 +88,10 @@ class ReportVisitors(Base):
     __tablename__ = "report_visitors"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    # No foreign key: rollups are derived rows written by the ten thousand, and a day counts only
-    # while its report_builds row (which cascades with the site) says it is built.
     site_id: Mapped[int] = mapped_column(Integer)
     level: Mapped[int] = mapped_column(SmallInteger)
     day: Mapped[date] = mapped_column(Date)
     prev_day: Mapped[date | None] = mapped_column(Date)
-    channel: Mapped[str] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(UTM_LENGTH))
-    medium: Mapped[str] = mapped_column(String(UTM_LENGTH))
-    campaign: Mapped[str] = mapped_column(String(UTM_LENGTH))
-    content: Mapped[str] = mapped_column(String(UTM_LENGTH))
-    term: Mapped[str] = mapped_column(String(UTM_LENGTH))
     visitors: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (Index(None, "site_id", "level", "day"),)
