@@ -1,12 +1,18 @@
 """Alembic owns the schema: one head, a full round trip, and no drift from the models."""
 
+import os
+import shutil
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 from tracker.migrate import alembic_config, check, downgrade, upgrade
 
+ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_TABLES = {"sites", "visitors", "sessions", "pageviews", "identities", "orders", "refunds", "costs"}
 
 
@@ -70,3 +76,41 @@ def test_sessions_recorded_before_the_upgrade_get_their_local_days(make_database
         assert tuple(days) == (date(2026, 11, 1), date(2026, 10, 31), None)  # New York's days
     else:
         assert tuple(days) == (None, None, None)
+
+
+def _alembic(*args: str, url: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """The `alembic` command line as a developer runs it, from the repository root."""
+    env = {**os.environ, "TRACKER_DATABASE_URL": url}
+    return subprocess.run([str(Path(sys.executable).parent / "alembic"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_alembic_command_line_works_from_the_root(make_database, tmp_path):
+    url = make_database("alembic_cli")
+    upgraded = _alembic("upgrade", "head", url=url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    engine = create_engine(url)
+    assert PUBLIC_TABLES <= set(inspect(engine).get_table_names())
+    engine.dispose()
+    checked = _alembic("check", url=url)
+    assert checked.returncode == 0, checked.stderr
+    assert "No new upgrade operations detected" in checked.stdout + checked.stderr
+
+    # autogenerate, into a copy of the migrations: the models and the migrations agree, so the
+    # new revision has nothing to do.
+    shutil.copytree(ROOT / "migrations", tmp_path / "migrations")
+    shutil.copy(ROOT / "alembic.ini", tmp_path / "alembic.ini")
+    made = _alembic("-c", str(tmp_path / "alembic.ini"), "revision", "--autogenerate", "--rev-id", "9999",
+                    "-m", "probe", url=url)
+    assert made.returncode == 0, made.stderr
+    (written,) = (tmp_path / "migrations" / "versions").glob("9999_*.py")
+    upgrade_body = written.read_text().split("def upgrade() -> None:")[1].split("def downgrade")[0]
+    assert [line.strip() for line in upgrade_body.splitlines() if line.strip() and
+            not line.strip().startswith("#")] == ["pass"]
+    assert not list((ROOT / "migrations" / "versions").glob("9999_*.py"))
+
+
+def test_the_alembic_command_line_refuses_a_bad_url_in_one_sentence():
+    refused = _alembic("check", url="mysql://db/tracker")
+    assert refused.returncode != 0
+    assert refused.stderr.strip() == "TRACKER_DATABASE_URL must point at SQLite or PostgreSQL, not 'mysql'."

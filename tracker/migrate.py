@@ -1,4 +1,5 @@
-"""Alembic, driven from the app's configuration rather than an alembic.ini URL."""
+"""`tracker db upgrade` and friends: Alembic with the repository's alembic.ini, on the URL the
+tracker is configured with (the `alembic` command line reads the same file and the same URL)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = ROOT / "migrations"
+ALEMBIC_INI = ROOT / "alembic.ini"
 
 
 def alembic_config(database_url: str) -> AlembicConfig:
-    cfg = AlembicConfig()
+    cfg = AlembicConfig(str(ALEMBIC_INI) if ALEMBIC_INI.exists() else None)
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["database_url"] = database_url
     return cfg
