@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -26,6 +27,16 @@ from tracker.db import Base, BigId, UTCDateTime, utcnow
 from tracker.limits import EXTERNAL_ID_LENGTH, TITLE_LENGTH, URL_LENGTH, UTM_LENGTH, VISITOR_KEY_LENGTH
 
 PROVIDERS = ("shopify", "woocommerce", "stripe", "orders")
+
+
+class DeliveryStatus(StrEnum):
+    """Where a stored webhook delivery stands."""
+
+    RECEIVED = "received"  # stored, not processed yet (or its processing was cut off)
+    PROCESSED = "processed"
+    IGNORED = "ignored"  # a topic that changes no order
+    WAITING = "waiting"  # a refund whose order has not arrived yet
+    FAILED = "failed"  # kept for `tracker webhooks replay`
 IDENTITY_KINDS = ("email", "phone")
 
 
@@ -303,8 +314,7 @@ class WebhookDelivery(Base):
     headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     body: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # received, processed, ignored, failed, waiting (for its order to arrive)
-    status: Mapped[str] = mapped_column(String(16), default="received")
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.RECEIVED)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,11 +8,9 @@ from sqlalchemy.orm import Session
 
 from tracker.console import CommandError, db_session, load_config, user_errors
 from tracker.db import make_engine
-from tracker.models import Site, WebhookDelivery
+from tracker.models import DeliveryStatus, Site, WebhookDelivery
 from tracker.sites import require_site
 from tracker.webhooks.inbox import pending_ids, process
-
-STATUSES = ("received", "processed", "ignored", "waiting", "failed")
 
 
 @click.group("webhooks")
@@ -27,7 +25,8 @@ def _site_id(session, ref: str | None) -> int | None:
 
 
 @webhooks_group.command("list")
-@click.option("--status", type=click.Choice(STATUSES), help="Only deliveries in this state.")
+@click.option("--status", type=click.Choice([s.value for s in DeliveryStatus]),
+              help="Only deliveries in this state.")
 @click.option("--site", "site_ref", help="Only this site (public id or domain).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
 @user_errors
@@ -48,7 +47,7 @@ def webhooks_list(status: str | None, site_ref: str | None, limit: int) -> None:
         if status:
             rows = rows.where(WebhookDelivery.status == status)
         totals = dict(session.execute(counts).all())
-        click.echo("  ".join(f"{name}: {totals.get(name, 0)}" for name in STATUSES))
+        click.echo("  ".join(f"{name}: {totals.get(name, 0)}" for name in DeliveryStatus))
         for delivery, domain in session.execute(rows):
             line = (
                 f"{delivery.id}\t{delivery.received_at:%Y-%m-%d %H:%M:%S}\t{domain}\t{delivery.provider}"
@@ -89,7 +88,6 @@ def webhooks_replay(ids: tuple[int, ...], site_ref: str | None) -> None:
         engine.dispose()
     summary = ", ".join(f"{count} {name}" for name, count in sorted(results.items())) or "nothing to do"
     click.echo(f"Replayed {len(todo)} deliveries: {summary}.")
-    if results.get("failed"):
-        raise CommandError(
-            f"{results['failed']} deliveries still fail; see `tracker webhooks list --status failed`."
-        )
+    failed = results.get(DeliveryStatus.FAILED)
+    if failed:
+        raise CommandError(f"{failed} deliveries still fail; see `tracker webhooks list --status failed`.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracker.sales import PAID_STATUSES, OrderStatus
 from tracker.webhooks.payload import (
     Changes,
     InvalidOrder,
@@ -19,8 +20,6 @@ from tracker.webhooks.payload import (
     text_or_none,
 )
 from tracker.webhooks.signatures import verify_standard
-
-STATUSES = {"paid", "pending", "cancelled", "refunded", "voided"}
 
 
 def verify(body: bytes, headers, secrets: list[str]) -> None:
@@ -58,9 +57,11 @@ def parse(topic: str | None, payload: dict[str, Any], headers, site) -> Changes 
 
 def order_facts(order: dict[str, Any], default_currency: str) -> OrderFacts:
     """The order as sent; without `updated_at` the later delivery wins (retries may reorder them)."""
-    status = (text_or_none(order.get("status")) or "paid").lower()
-    if status not in STATUSES:
-        raise InvalidOrder(f"The status must be one of {', '.join(sorted(STATUSES))}, not {status[:20]!r}.")
+    status = (text_or_none(order.get("status")) or OrderStatus.PAID).lower()
+    if status not in set(OrderStatus):
+        raise InvalidOrder(
+            f"The status must be one of {', '.join(sorted(OrderStatus))}, not {status[:20]!r}."
+        )
     if order.get("total") is None:
         raise InvalidOrder("The order needs a total, e.g. \"20.00\".")
     currency = currency_code(order.get("currency") or default_currency)
@@ -76,8 +77,8 @@ def order_facts(order: dict[str, Any], default_currency: str) -> OrderFacts:
         external_id=external_id(order.get("id"), "order id"),
         created_at=created,
         source_updated_at=updated,
-        paid_at=(paid_at or created) if status in ("paid", "refunded") else None,
-        status=status,
+        paid_at=(paid_at or created) if status in PAID_STATUSES else None,
+        status=OrderStatus(status),
         is_test=test,
         currency=currency,
         total_minor=_total(order.get("total"), currency),

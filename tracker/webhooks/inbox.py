@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tracker.db import begin_write, utcnow
 from tracker.limits import EXTERNAL_ID_LENGTH
-from tracker.models import Site, WebhookDelivery
+from tracker.models import DeliveryStatus, Site, WebhookDelivery
 from tracker.webhooks import generic, shopify, stripe, woocommerce
 from tracker.webhooks.matching import insert_for
 from tracker.webhooks.orders import apply
@@ -37,7 +37,7 @@ ERROR_LENGTH = 2000
 @dataclass
 class Outcome:
     delivery_id: int
-    status: str  # processed, ignored, waiting, failed
+    status: DeliveryStatus
     error: str | None = None
     invalid: bool = False  # the payload itself is unusable (the sender should hear 400)
 
@@ -75,7 +75,7 @@ def store(
             headers=kept,
             body=seal(secret_key, body),
             received_at=utcnow(),
-            status="received",
+            status=DeliveryStatus.RECEIVED,
             attempts=0,
         )
         .on_conflict_do_nothing(index_elements=["site_id", "provider", "delivery_key"])
@@ -83,7 +83,7 @@ def store(
     )
     if new_id is not None:
         session.commit()
-        return new_id, "received"
+        return new_id, DeliveryStatus.RECEIVED
     row = session.execute(
         select(WebhookDelivery.id, WebhookDelivery.status).where(
             WebhookDelivery.site_id == site_id,
@@ -127,7 +127,7 @@ def _process_once(session: Session, delivery_id: int, secret_key: str, force: bo
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
-    if delivery.status in ("processed", "ignored") and not force:
+    if delivery.status in (DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED) and not force:
         session.commit()
         return Outcome(delivery_id, delivery.status)
     site = session.get(Site, delivery.site_id)
@@ -138,10 +138,10 @@ def _process_once(session: Session, delivery_id: int, secret_key: str, force: bo
         raise InvalidOrder(str(exc)) from None
     changes = receiver.parse(delivery.topic, payload, StoredHeaders(delivery.headers or {}), site)
     if changes is None:
-        status = "ignored"
+        status = DeliveryStatus.IGNORED
     else:
         complete = apply(session, site, delivery.provider, changes, secret_key)
-        status = "processed" if complete else "waiting"
+        status = DeliveryStatus.PROCESSED if complete else DeliveryStatus.WAITING
         if changes.refunds:
             delivery.order_external_id = changes.refunds[0].order_external_id
         elif changes.orders:
@@ -158,7 +158,7 @@ def _record_failure(session: Session, delivery_id: int, error: str, invalid: boo
     try:
         begin_write(session)
         delivery = session.get(WebhookDelivery, delivery_id, populate_existing=True)
-        delivery.status = "failed"
+        delivery.status = DeliveryStatus.FAILED
         delivery.error = error[:ERROR_LENGTH]
         delivery.attempts = (delivery.attempts or 0) + 1
         delivery.processed_at = utcnow()
@@ -166,7 +166,7 @@ def _record_failure(session: Session, delivery_id: int, error: str, invalid: boo
     except DBAPIError:  # the database went away: the row stays `received` and replay finds it
         session.rollback()
         log.warning("could not record the failure of webhook delivery %s", delivery_id)
-    return Outcome(delivery_id, "failed", error, invalid)
+    return Outcome(delivery_id, DeliveryStatus.FAILED, error, invalid)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -174,7 +174,11 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def pending_ids(session: Session, statuses=("failed", "received"), site_id: int | None = None) -> list[int]:
+def pending_ids(
+    session: Session,
+    statuses=(DeliveryStatus.FAILED, DeliveryStatus.RECEIVED),
+    site_id: int | None = None,
+) -> list[int]:
     """Deliveries an operator's replay should retry, oldest first."""
     query = select(WebhookDelivery.id).where(WebhookDelivery.status.in_(statuses))
     if site_id is not None:

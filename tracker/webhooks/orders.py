@@ -8,12 +8,11 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from tracker.db import utcnow
-from tracker.models import Order, Refund, Site, WebhookDelivery
+from tracker.models import DeliveryStatus, Order, Refund, Site, WebhookDelivery
+from tracker.sales import OrderStatus
 from tracker.webhooks.matching import insert_for, match
 from tracker.webhooks.payload import Changes, OrderFacts, RefundFacts
 
-# When two states carry the same store time, the one further along wins.
-STATUS_RANK = {"pending": 0, "paid": 1, "refunded": 2, "cancelled": 3, "voided": 3}
 # The refund row standing for "the rest" of an order the store marks fully refunded.
 REST_SUFFIX = ":rest"
 
@@ -30,7 +29,7 @@ def apply(session: Session, site: Site, provider: str, changes: Changes, secret_
         session.execute(
             update(Order)
             .where(Order.site_id == site.id, Order.provider == provider, Order.external_id == order_id)
-            .values(status="voided")
+            .values(status=OrderStatus.VOIDED)
         )
     return complete
 
@@ -52,7 +51,7 @@ def _newer(facts: OrderFacts, order: Order) -> bool:
         return True
     if new != old:
         return new > old
-    return STATUS_RANK[facts.status] >= STATUS_RANK.get(order.status, 0)
+    return OrderStatus(facts.status).rank >= OrderStatus(order.status).rank
 
 
 def apply_order(session: Session, site: Site, provider: str, facts: OrderFacts, secret_key: str) -> Order:
@@ -105,12 +104,12 @@ def apply_order(session: Session, site: Site, provider: str, facts: OrderFacts, 
     session.execute(
         update(WebhookDelivery)
         .where(
-            WebhookDelivery.status == "waiting",
+            WebhookDelivery.status == DeliveryStatus.WAITING,
             WebhookDelivery.site_id == site.id,
             WebhookDelivery.provider == provider,
             WebhookDelivery.order_external_id == facts.external_id,
         )
-        .values(status="processed", error=None)
+        .values(status=DeliveryStatus.PROCESSED, error=None)
     )
     _settle_full_refund(session, site, provider, order)
     return order
@@ -169,7 +168,7 @@ def _settle_full_refund(session: Session, site: Site, provider: str, order: Orde
         Refund.order_external_id == order.external_id,
     )
     amount = 0
-    if order.status == "refunded":
+    if order.status == OrderStatus.REFUNDED:
         others = session.scalar(
             select(func.coalesce(func.sum(Refund.amount_minor), 0)).where(
                 *of_order, Refund.external_id != rest_id

@@ -11,6 +11,7 @@ from typing import Any
 
 from tracker.errors import InvalidOrder, MalformedPayload
 from tracker.money import InvalidMoney, exponent, normalise_currency, to_minor
+from tracker.sales import OrderStatus
 
 # A JSON document nested deeper than this is not an order.
 MAX_DEPTH = 64
@@ -31,7 +32,7 @@ class RefundFacts:
 class OrderFacts:
     external_id: str
     created_at: datetime
-    status: str  # paid, pending, cancelled, refunded, voided
+    status: OrderStatus
     currency: str
     total_minor: int
     source_updated_at: datetime | None = None

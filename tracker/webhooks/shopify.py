@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracker.sales import PAID_STATUSES, OrderStatus
 from tracker.webhooks.payload import (
     Changes,
     InvalidOrder,
@@ -31,7 +32,8 @@ ORDER_TOPICS = {
 REFUND_TOPICS = {"refunds/create"}
 DELETE_TOPICS = {"orders/delete"}
 VISITOR_ATTRIBUTES = ("_tracker_vid", "tracker_vid")
-PAID_STATUSES = {"paid", "partially_paid", "partially_refunded"}
+# Shopify's financial statuses of an order that has been paid (refunds arrive on their own).
+SHOPIFY_PAID = {"paid", "partially_paid", "partially_refunded"}
 
 
 def verify(body: bytes, headers, secrets: list[str]) -> None:
@@ -77,22 +79,22 @@ def order_facts(order: dict[str, Any], default_currency: str) -> OrderFacts:
         raise InvalidOrder("The order has no created_at.")
     financial = (text_or_none(order.get("financial_status")) or "").lower()
     if order.get("cancelled_at"):
-        status = "cancelled"
+        status = OrderStatus.CANCELLED
     elif financial == "voided":
-        status = "voided"
+        status = OrderStatus.VOIDED
     elif financial == "refunded":
-        status = "refunded"
-    elif financial in PAID_STATUSES:
-        status = "paid"
+        status = OrderStatus.REFUNDED
+    elif financial in SHOPIFY_PAID:
+        status = OrderStatus.PAID
     else:  # pending, authorized, or unknown: counts once paid
-        status = "pending"
+        status = OrderStatus.PENDING
     customer = mapping(order.get("customer"))
     return OrderFacts(
         external_id=external_id(order.get("id"), "order id"),
         created_at=created,
         source_updated_at=updated or created,
         # Shopify has no paid-at field: the state's own time is when it was first seen paid.
-        paid_at=(updated or created) if status in ("paid", "refunded") else None,
+        paid_at=(updated or created) if status in PAID_STATUSES else None,
         status=status,
         is_test=order.get("test") is True,
         currency=currency,

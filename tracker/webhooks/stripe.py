@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracker.sales import OrderStatus
 from tracker.webhooks.payload import (
     Changes,
     InvalidOrder,
@@ -66,18 +67,18 @@ def session_facts(kind: str, event: dict[str, Any], session: dict[str, Any]) -> 
     at = _event_time(event)
     payment_status = session.get("payment_status")
     if kind.endswith("async_payment_failed"):
-        status = "voided"
+        status = OrderStatus.VOIDED
     elif kind.endswith("async_payment_succeeded") or payment_status in ("paid", "no_payment_required"):
-        status = "paid"
+        status = OrderStatus.PAID
     else:  # unpaid: a delayed method (bank debit, voucher) that settles later
-        status = "pending"
+        status = OrderStatus.PENDING
     metadata = mapping(session.get("metadata"))
     details = mapping(session.get("customer_details"))
     return OrderFacts(
         external_id=order_id_of(session),
         created_at=from_unix(session.get("created"), "session created") or at,
         source_updated_at=at,
-        paid_at=at if status == "paid" else None,
+        paid_at=at if status == OrderStatus.PAID else None,
         status=status,
         is_test=_is_test(event, session),
         currency=currency_code(session.get("currency"), "session currency"),
@@ -100,7 +101,7 @@ def payment_facts(event: dict[str, Any], intent: dict[str, Any]) -> OrderFacts:
         created_at=from_unix(intent.get("created"), "payment intent created") or at,
         source_updated_at=at,
         paid_at=at,
-        status="paid",
+        status=OrderStatus.PAID,
         is_test=_is_test(event, intent),
         currency=currency_code(intent.get("currency"), "payment intent currency"),
         total_minor=_amount(received if received is not None else intent.get("amount"), "amount_received"),

@@ -8,6 +8,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.db import get_session
+from tracker.models import DeliveryStatus
 from tracker.sites import find_site, secrets_for
 from tracker.webhooks import woocommerce
 from tracker.webhooks.inbox import RECEIVERS, process, store
@@ -80,7 +81,7 @@ def receive(provider: str, site_ref: str):
     except SQLAlchemyError as exc:
         session.rollback()
         return _unavailable(exc)
-    if status in ("processed", "ignored", "waiting"):
+    if status in (DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED, DeliveryStatus.WAITING):
         return jsonify(status="duplicate", delivery=delivery_id)
 
     # Stored and committed: from here on the store gets a 2xx whatever happens to processing.
@@ -89,7 +90,7 @@ def receive(provider: str, site_ref: str):
     except SQLAlchemyError as exc:
         session.rollback()
         log.warning("webhook delivery %s stored, processing deferred: %s", delivery_id, exc)
-        return jsonify(status="received", delivery=delivery_id)
+        return jsonify(status=DeliveryStatus.RECEIVED, delivery=delivery_id)
     if outcome.invalid and provider == "orders":
         # Our own format: the integrator hears what is wrong. Stores get their 2xx (they disable
         # endpoints that keep failing) and the delivery waits in the inbox for `webhooks replay`.

@@ -6,6 +6,7 @@ import re
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from tracker.sales import PAID_STATUSES, OrderStatus
 from tracker.webhooks.payload import (
     Changes,
     InvalidOrder,
@@ -31,7 +32,8 @@ UTM_META = ("source", "medium", "campaign", "content", "term")
 # Values WooCommerce's attribution writes when there was no campaign at all.
 NO_VALUE = {"", "(none)", "(direct)", "(not set)", "typein"}
 PAID = {"processing", "completed"}
-ZERO = {"cancelled": "cancelled", "refunded": "refunded", "failed": "voided", "trash": "voided"}
+ZERO = {"cancelled": OrderStatus.CANCELLED, "refunded": OrderStatus.REFUNDED, "failed": OrderStatus.VOIDED,
+        "trash": OrderStatus.VOIDED}
 
 
 def is_ping(body: bytes) -> bool:
@@ -93,10 +95,10 @@ def order_facts(order: dict[str, Any], default_currency: str, domain: str) -> Or
     if state in ZERO:
         status = ZERO[state]
     elif state in PAID or paid_at is not None:  # on-hold or pending count once date_paid_gmt is set
-        status = "paid"
+        status = OrderStatus.PAID
     else:
-        status = "pending"
-    if status == "paid" and paid_at is None:
+        status = OrderStatus.PENDING
+    if status == OrderStatus.PAID and paid_at is None:
         paid_at = parse_time(order.get("date_completed_gmt"), "date_completed_gmt") or modified or created
     meta = _meta(order.get("meta_data"))
     billing = mapping(order.get("billing"))
@@ -105,7 +107,7 @@ def order_facts(order: dict[str, Any], default_currency: str, domain: str) -> Or
         external_id=external_id(order.get("id"), "order id"),
         created_at=created,
         source_updated_at=modified or created,
-        paid_at=paid_at if status in ("paid", "refunded") else None,
+        paid_at=paid_at if status in PAID_STATUSES else None,
         status=status,
         currency=currency,
         total_minor=money_minor(order.get("total"), currency, "total"),
