@@ -13,22 +13,13 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from reports import credit, links, traffic
-from reports.attribution import (
-    ORDER_SCALE,
-    SPLIT_MODELS,
-    Touch,
-    age_seconds,
-    allocate_ints,
-    decay_weights_seconds,
-    int_weights,
-)
+from reports.attribution import ORDER_SCALE, SPLIT_MODELS, age_seconds, credit_parts
 from reports.bulk import bulk_insert
 from reports.credit import UNATTRIBUTED_KEY, Key
 from reports.models import ReportBuild, ReportRollup
@@ -188,18 +179,14 @@ def _streamed_orders(session: Session, site: Site, start: datetime, end: datetim
 def _rollup_records(site_id: int, orders: Iterable[PlainOrder]) -> list[tuple]:
     """Credit of every split model per (local day, touch key), as rows for report_rollups.
 
-    Tens of thousands of orders a night pass through here, so each model's split is written out
-    (the same parts as int_weights() and allocate_ints()) rather than computed generically.
-    """
+    Tens of thousands of orders a night pass through here: an order whose touches all share one
+    key (most of them) gives it everything under every model, summed once and copied to each
+    model's columns; the others are split by each model (reports.attribution)."""
     width = len(MODEL_FIELDS)
-    last_click, last_non_direct, first_click, linear, position_based, time_decay = (
-        3 * SPLIT_MODELS.index(m)
-        for m in ("last_click", "last_non_direct", "first_click", "linear", "position_based", "time_decay")
-    )
-    # Orders whose credit goes to one key under every model: summed once, copied to each model.
     whole: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
     cells: dict[tuple, list[int]] = {}
     scale = ORDER_SCALE
+    models = [(3 * index, model) for index, model in enumerate(SPLIT_MODELS)]
 
     for day, net, new, touches in orders:
         n = len(touches)
@@ -217,29 +204,16 @@ def _rollup_records(site_id: int, orders: Iterable[PlainOrder]) -> list[tuple]:
             if row is None:
                 row = cells[cell] = [0] * width
             rows.append(row)
-        chosen = next((i for i in range(n - 1, -1, -1) if not touches[i][1]), n - 1)
-        for at, row in ((last_click, rows[-1]), (first_click, rows[0]), (last_non_direct, rows[chosen])):
-            row[at] += scale
-            row[at + 1] += net
-            row[at + 2] += scale if new else 0
-        lin_u, lin_m = _equal(scale, n), _equal(net, n)
-        if n == 2:
-            pos_u, pos_m = lin_u, lin_m
-        else:
-            pos_u, pos_m = _position_units(n), allocate_ints(net, _position_weights(n))
-        weights = decay_weights_seconds([t[0] for t in touches])  # int_weights("time_decay", ...)
-        dec_u, dec_m = _split(scale, weights), _split(net, weights)
-        for row, lu, lm, pu, pm, du, dm in zip(rows, lin_u, lin_m, pos_u, pos_m, dec_u, dec_m):  # noqa: B905
-            row[linear] += lu
-            row[linear + 1] += lm
-            row[position_based] += pu
-            row[position_based + 1] += pm
-            row[time_decay] += du
-            row[time_decay + 1] += dm
-            if new:
-                row[linear + 2] += lu
-                row[position_based + 2] += pu
-                row[time_decay + 2] += du
+        ages = [t[0] for t in touches]
+        directs = [t[1] for t in touches]
+        for at, model in models:
+            units, money = credit_parts(model, ages, directs, net)
+            for row, unit, part in zip(rows, units, money):  # noqa: B905 (one part per touch)
+                if unit or part:
+                    row[at] += unit
+                    row[at + 1] += part
+                    if new:
+                        row[at + 2] += unit
     for cell, total in whole.items():
         row = cells.get(cell)
         if row is None:
@@ -249,32 +223,6 @@ def _rollup_records(site_id: int, orders: Iterable[PlainOrder]) -> list[tuple]:
             row[at + 1] += total[1]
             row[at + 2] += total[2]
     return [(site_id, day, ROLLUP_LOOKBACK, *key, *row) for (day, key), row in cells.items()]
-
-
-@cache
-def _position_weights(n: int) -> list[int]:
-    """position_based's weights depend only on the number of touches."""
-    return int_weights("position_based", [Touch(datetime.min)] * n, datetime.min)
-
-
-@cache
-def _position_units(n: int) -> list[int]:
-    """position_based's split of one order (in 1/ORDER_SCALE) over n touches."""
-    return allocate_ints(ORDER_SCALE, _position_weights(n))
-
-
-def _equal(total: int, n: int) -> list[int]:
-    """allocate_ints(total, [1] * n): the units left over go to the earliest touches."""
-    whole, left = divmod(total, n)
-    return [whole + 1] * left + [whole] * (n - left)
-
-
-def _split(total: int, weights: list[int]) -> list[int]:
-    """allocate_ints(total, weights), without its arithmetic for equal weights."""
-    n = len(weights)
-    if weights.count(weights[0]) == n and weights[0] and total >= 0:
-        return _equal(total, n)
-    return allocate_ints(total, weights)
 
 
 def built_through(session: Session, site: Site) -> date | None:

@@ -16,15 +16,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, literal_column, select, type_coerce, union
 from sqlalchemy.orm import Session, aliased
 
-from reports.attribution import ORDER_SCALE, Touch, allocate_ints, int_weights
+from reports.attribution import ORDER_SCALE, AttributionModel, Touch, age_seconds, credit_parts
 from tracker.days import local_day
 from tracker.models import Order, Refund, Site, TrackedSession, Visitor
+from tracker.sales import COUNTED_STATUSES, counted_sql, customer_key, customer_sql, net_minor, net_sql
 from tracker.touch import DIMENSIONS, DIRECT, touch_from
 
 UNATTRIBUTED = "(unattributed)"
 UNATTRIBUTED_KEY = (UNATTRIBUTED,) * len(DIMENSIONS)
-# Orders in these states are sales; pending ones wait until paid, the rest count zero.
-COUNTED_STATUSES = ("paid", "refunded", "partially_refunded")
 
 SQLITE_SCAN_AFTER = timedelta(days=10)
 SESSION_COLUMNS = {
@@ -61,7 +60,7 @@ def unindexed(column):
 
 
 def _counted(model=Order):
-    return and_(model.is_test.is_(False), model.status.in_(COUNTED_STATUSES))
+    return and_(model.is_test.is_(False), model.status.in_(COUNTED_STATUSES))  # as counted_sql()
 
 
 def credited_orders(
@@ -97,7 +96,7 @@ def credited_orders(
     orders: dict[int, CreditedOrder] = {}
     fallback: dict[int, tuple[str | None, str | None]] = {}
     for oid, at, status, total, refunds, _person, _visitor, _vperson, landing, referrer in rows:
-        net = _net(status, total, refunds)
+        net = net_minor(status, total, refunds)
         if net <= 0:
             continue  # fully refunded: no sale left to credit
         orders[oid] = CreditedOrder(oid, at, local_day(at, tz), net, False, [])
@@ -134,19 +133,16 @@ ORDERS_CTES = """
 WITH counted AS MATERIALIZED (
     SELECT o.id, o.created_at, o.visitor_id,
            coalesce(o.person_id, (SELECT v.person_id FROM visitors v WHERE v.id = o.visitor_id)) AS person_id,
-           CASE WHEN o.status = 'refunded' AND coalesce(r.refunded, 0) = 0 THEN 0
-                ELSE greatest(o.total_minor - coalesce(r.refunded, 0), 0) END AS net
+           """ + net_sql("o.status", "o.total_minor", "r.refunded") + """ AS net
     FROM orders o
     LEFT JOIN (SELECT order_id, CAST(sum(amount_minor) AS BIGINT) AS refunded FROM refunds
                WHERE site_id = :site GROUP BY order_id) r ON r.order_id = o.id
     WHERE o.site_id = :site AND o.created_at < :end AND NOT o.is_test
-      AND o.status IN ('paid', 'refunded', 'partially_refunded')
+      AND """ + counted_sql("o.status") + """
 ), ranked AS (
     SELECT id, created_at, person_id, visitor_id, net,
            row_number() OVER (
-               PARTITION BY person_id,
-                            CASE WHEN person_id IS NULL THEN visitor_id END,
-                            CASE WHEN person_id IS NULL AND visitor_id IS NULL THEN id END
+               PARTITION BY """ + customer_sql("id", "person_id", "visitor_id") + """
                ORDER BY created_at, id) = 1 AS is_new
     FROM counted WHERE net > 0
 ), in_range AS (
@@ -215,12 +211,6 @@ def landing_fallback(session: Session, site: Site, orders: dict[int, CreditedOrd
             if landing or referrer
         }
         _landing_touches(site, orders, fallback)
-
-
-def _net(status: str, total: int, refunds: int) -> int:
-    if status == "refunded" and not refunds:
-        return 0  # the store says refunded but sent no amounts: assume all of it
-    return max(total - int(refunds or 0), 0)
 
 
 def _attach_touches(
@@ -294,11 +284,11 @@ def _mark_new_customers(session: Session, site: Site, orders: dict[int, Credited
         )
         .order_by(Order.created_at, Order.id)
     ).all()
-    seen: set[tuple[str, int]] = set()
+    seen: set[tuple[str, int]] = set()  # customers whose first sale is behind
     for oid, person_id, visitor_id, status, total, refunds in rows:
-        if _net(status, total, refunds) <= 0:
+        if net_minor(status, total, refunds) <= 0:
             continue
-        key = ("p", person_id) if person_id is not None else ("v", visitor_id) if visitor_id else ("o", oid)
+        key = customer_key(oid, person_id, visitor_id)
         if key not in seen:
             seen.add(key)
             if oid in orders:
@@ -324,17 +314,18 @@ def credit_rows(
         if not order.touches:
             _add(rows[keyfunc(order, UNATTRIBUTED_KEY)], ORDER_SCALE, order.net_minor, order.is_new)
             continue
-        touches = [t for t, _ in order.touches]
         keys = [keyfunc(order, k) for _, k in order.touches]
-        if model == "full_impact":
+        if model == AttributionModel.FULL_IMPACT:
             for key in dict.fromkeys(keys):
                 _add(rows[key], ORDER_SCALE, order.net_minor, order.is_new)
             continue
-        if len(touches) == 1:
-            revenue, units = [order.net_minor], [ORDER_SCALE]
+        if len(keys) == 1:
+            units, revenue = [ORDER_SCALE], [order.net_minor]
         else:
-            shares = int_weights(model, touches, order.at)
-            revenue, units = allocate_ints(order.net_minor, shares), allocate_ints(ORDER_SCALE, shares)
+            at = order.at
+            ages = [age_seconds(at - touch.at) for touch, _ in order.touches]
+            units, revenue = credit_parts(model, ages, [touch.direct for touch, _ in order.touches],
+                                          order.net_minor)
         for key, money, unit in zip(keys, revenue, units, strict=True):
             if money or unit:
                 row = rows[key]

@@ -21,16 +21,20 @@ import click
 from sqlalchemy import delete, select, text
 from sqlalchemy.engine import Connection
 
+from reports.bulk import bulk_insert, follow_ids
 from reports.models import ReportBuild, ReportRollup, ReportSessions, ReportVisitors
 from tracker.console import db_session, user_errors
 from tracker.days import day_start
 from tracker.models import Cost, Order, Pageview, Person, Refund, Site, TrackedSession, Visitor
+from tracker.sales import PAID_STATUSES, OrderStatus
 from tracker.sites import create_site
 from tracker.touch import channel_for
 
 DEMO_DOMAIN = "demo.example"
 DEMO_TIMEZONE = "America/New_York"
 CHUNK_VISITORS = 20_000
+# The tables written with explicit ids.
+ID_TABLES = ("persons", "visitors", "sessions", "orders", "refunds")
 SESSIONS_PER_VISITOR = 2.5
 CROSS_DEVICE_SHARE = 0.08  # visitors that share a person with another device
 IDENTIFIED_SHARE = 0.12  # visitors who gave an email or phone on their own
@@ -95,6 +99,8 @@ REFUND_COLUMNS = (
     "id", "site_id", "provider", "external_id", "order_external_id", "order_id", "amount_minor", "currency",
     "created_at",
 )
+COLUMNS = {"persons": PERSON_COLUMNS, "visitors": VISITOR_COLUMNS, "sessions": SESSION_COLUMNS,
+           "orders": ORDER_COLUMNS, "refunds": REFUND_COLUMNS}
 
 
 class _Ids:
@@ -103,48 +109,13 @@ class _Ids:
     def __init__(self, conn: Connection):
         self.next = {
             name: (conn.execute(text(f"SELECT COALESCE(MAX(id), 0) FROM {name}")).scalar() or 0) + 1
-            for name in ("persons", "visitors", "sessions", "orders", "refunds")
+            for name in ID_TABLES
         }
 
     def take(self, table: str) -> int:
         value = self.next[table]
         self.next[table] = value + 1
         return value
-
-
-class _Writer:
-    def __init__(self, conn: Connection):
-        self.conn = conn
-        self.postgres = conn.dialect.name == "postgresql"
-
-    def write(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-        if not rows:
-            return
-        if self.postgres:
-            cursor = self.conn.connection.driver_connection.cursor()
-            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        # SQLite keeps timestamps as naive UTC text in SQLAlchemy's format.
-        fixed = [tuple(_sqlite(v) for v in row) for row in rows]
-        marks = ", ".join("?" for _ in columns)
-        self.conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", fixed)
-
-    def fix_sequences(self) -> None:
-        if not self.postgres:
-            return
-        for table in ("persons", "visitors", "sessions", "orders", "refunds"):
-            self.conn.execute(text(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
-            ))
-
-
-def _sqlite(value):
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return value
 
 
 def _landing(
@@ -185,12 +156,11 @@ def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: i
     """Write the demo rows; returns how many of each were made."""
     rng = random.Random(seed)
     ids = _Ids(conn)
-    writer = _Writer(conn)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=days)
     span = (end - start).total_seconds()
     weights = [s.weight for s in SOURCES]
-    local_day = _local_days(start, end, zone) if writer.postgres else None
+    local_day = _local_days(start, end, zone) if conn.dialect.name == "postgresql" else None
     mean_conversion = sum(s.weight * s.conversion for s in SOURCES) / sum(weights)
     base_rate = min(orders / max(sessions, 1) / mean_conversion, 0.9)
     counts = dict(persons=0, visitors=0, sessions=0, orders=0, refunds=0)
@@ -254,17 +224,14 @@ def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: i
             landing = _landing(rng, src, rng.choice(src.campaigns), "(not set)", "(not set)")[0] \
                 if src else None
             _order(rng, ids, order_rows, refund_rows, site_id, None, None, at, landing, None)
-        writer.write("persons", PERSON_COLUMNS, persons)
-        writer.write("visitors", VISITOR_COLUMNS, visitors)
-        writer.write("sessions", SESSION_COLUMNS, session_rows)
-        writer.write("orders", ORDER_COLUMNS, order_rows)
-        writer.write("refunds", REFUND_COLUMNS, refund_rows)
-        for name, rows in (("persons", persons), ("visitors", visitors), ("sessions", session_rows),
-                           ("orders", order_rows), ("refunds", refund_rows)):
-            counts[name] += len(rows)
+        written = {"persons": persons, "visitors": visitors, "sessions": session_rows, "orders": order_rows,
+                   "refunds": refund_rows}
+        for table, rows in written.items():
+            bulk_insert(conn, table, COLUMNS[table], rows)
+            counts[table] += len(rows)
         if progress:
             progress(len(session_rows))
-    writer.fix_sequences()
+    follow_ids(conn, ID_TABLES)
     counts["costs"] = _costs(conn, rng, site_id, start.date(), end.date())
     # Fresh statistics, or the planner treats a bulk-loaded table as empty until autovacuum runs.
     conn.execute(text("ANALYZE"))
@@ -275,22 +242,22 @@ def _order(rng, ids, order_rows, refund_rows, site_id, visitor, person, at, land
     oid = ids.take("orders")
     total = max(int(math.exp(rng.gauss(math.log(7_500), 0.6))), 900)
     roll = rng.random()
-    status = "paid"
+    status = OrderStatus.PAID
     if roll < 0.03:
-        status = "cancelled"
+        status = OrderStatus.CANCELLED
     elif roll < 0.05:
-        status = "pending"
+        status = OrderStatus.PENDING
     elif roll < 0.08:
-        status = "refunded"
+        status = OrderStatus.REFUNDED
     test = rng.random() < 0.005
     external = f"demo-{oid}"
     method = "visitor" if visitor else ("landing" if landing else None)
     order_rows.append((
-        oid, site_id, "orders", external, at, at, at if status in ("paid", "refunded") else None, status,
+        oid, site_id, "orders", external, at, at, at if status in PAID_STATUSES else None, status,
         test, "USD", total, method, visitor, person, landing, referrer, at, at,
     ))
-    if status == "refunded" or (status == "paid" and rng.random() < 0.04):
-        amount = total if status == "refunded" else total // rng.choice((2, 3, 4))
+    if status == OrderStatus.REFUNDED or (status == OrderStatus.PAID and rng.random() < 0.04):
+        amount = total if status == OrderStatus.REFUNDED else total // rng.choice((2, 3, 4))
         refund_rows.append((ids.take("refunds"), site_id, "orders", f"{external}-r", external, oid, amount,
                             "USD", at + timedelta(days=rng.randrange(1, 10))))
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reports import build, credit, traffic
-from reports.attribution import DEFAULT_MODEL, MODELS, ORDER_SCALE
+from reports.attribution import DEFAULT_MODEL, MODELS, ORDER_SCALE, AttributionModel
 from reports.credit import UNATTRIBUTED, Key
 from tracker.days import days_between, range_bounds, runs, site_today
 from tracker.errors import ReportQueryError
@@ -48,7 +48,7 @@ class ReportQuery:
     site: Site
     date_from: date
     date_to: date
-    model: str = DEFAULT_MODEL
+    model: AttributionModel = DEFAULT_MODEL
     lookback: int = DEFAULT_LOOKBACK
     by: tuple[str, ...] = DEFAULT_BY
 
@@ -68,9 +68,10 @@ def parse_report_query(session: Session, args: Mapping[str, str]) -> ReportQuery
         raise ReportQueryError(f"'from' ({date_from}) is after 'to' ({date_to}); swap them.")
     if (date_to - date_from).days >= MAX_RANGE_DAYS:
         raise ReportQueryError(f"A report covers at most {MAX_RANGE_DAYS} days; narrow 'from' and 'to'.")
-    model = (args.get("model") or DEFAULT_MODEL).strip().lower()
-    if model not in MODELS:
-        raise ReportQueryError(f"Unknown model {model!r}; use one of: {', '.join(MODELS)}.")
+    name = (args.get("model") or DEFAULT_MODEL).strip().lower()
+    if name not in MODELS:
+        raise ReportQueryError(f"Unknown model {name!r}; use one of: {', '.join(MODELS)}.")
+    model = AttributionModel(name)
     raw_lookback = (args.get("lookback") or str(DEFAULT_LOOKBACK)).strip()
     try:
         lookback = int(raw_lookback)
@@ -200,7 +201,7 @@ def credit_by(
 
     rows: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
     live_days: set[date] = set(days_between(query.date_from, query.date_to))
-    if query.lookback == build.ROLLUP_LOOKBACK and query.model != "full_impact":
+    if query.lookback == build.ROLLUP_LOOKBACK and query.model is not AttributionModel.FULL_IMPACT:
         if cov is None:
             cov = build.coverage(session, query.site, query.date_from, query.date_to)
         clean = cov.clean(query.date_from, query.date_to)
@@ -226,7 +227,7 @@ def credit_by(
         live_orders += len(orders)
         live_revenue += sum(o.net_minor for o in orders)
         live_new += sum(1 for o in orders if o.is_new)
-    if query.model == "full_impact":  # rows overlap; the totals count each order once
+    if query.model is AttributionModel.FULL_IMPACT:  # rows overlap; the totals count each order once
         totals = (ORDER_SCALE * live_orders, live_revenue, ORDER_SCALE * live_new)
     else:
         totals = tuple(sum(v[i] for v in rows.values()) for i in range(3))

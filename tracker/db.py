@@ -58,6 +58,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def sqlite_time(value: datetime) -> str:
+    """A timestamp as UTCDateTime stores it on SQLite, for statements sent to the driver directly."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def sqlite_parse(value: str) -> datetime:
+    """A timestamp read from SQLite by the driver directly, as UTCDateTime returns it."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     """Create an engine tuned for the backend: WAL and foreign keys on SQLite, pooling on PostgreSQL."""
     if url.startswith("sqlite"):

@@ -31,15 +31,7 @@ from tracker.errors import ReportQueryError
 
 # "Group by" choices: channel alone, or the source → term path cut at each depth.
 GROUPINGS = [("channel",)] + [HIERARCHY[1 : i + 1] for i in range(1, len(HIERARCHY))]
-MODEL_LABELS = {
-    "last_click": "Last click",
-    "last_non_direct": "Last non-direct click",
-    "first_click": "First click",
-    "linear": "Linear",
-    "position_based": "Position based (40/20/40)",
-    "time_decay": "Time decay (7-day half-life)",
-    "full_impact": "Full impact",
-}
+MODEL_LABELS = {model.value: model.label for model in MODELS}
 
 
 def _report_args(site) -> dict[str, str]:

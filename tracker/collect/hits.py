@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from tracker.collect.rows import sqlite_parse, sqlite_time
+from tracker.db import sqlite_parse, sqlite_time
 
 HIT_COLUMNS = (
     "site_id", "visitor_key", "ts", "url", "referrer", "title", "screen_width",

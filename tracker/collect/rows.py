@@ -15,8 +15,7 @@ stored one.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+from tracker.db import sqlite_parse, sqlite_time
 from tracker.models import SESSION_DAYS, VISIT_LINKS
 
 # Session columns written at creation, in this order.
@@ -154,14 +153,6 @@ class PostgresRows:
             )
             if commit:
                 self.connection.commit()
-
-
-def sqlite_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def sqlite_parse(value: str) -> datetime:
-    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def _sqlite_link(shared: tuple[str, ...]) -> str:
