@@ -120,9 +120,9 @@ def credit_parts(
     n = len(ages)
     chosen = _chosen_touch(model, directs) if n else None
     if chosen is not None:
-        units, money = [0] * n, [0] * n
-        units[chosen], money[chosen] = ORDER_SCALE, net_minor
-        return units, money
+        units, revenue = [0] * n, [0] * n
+        units[chosen], revenue[chosen] = ORDER_SCALE, net_minor
+        return units, revenue
     if model is AttributionModel.TIME_DECAY:
         shares = decay_weights_seconds(ages)
         return allocate_ints(ORDER_SCALE, shares), allocate_ints(net_minor, shares)

@@ -1,9 +1,8 @@
-"""The nightly build: per-day attribution and traffic rollups, which days are still current, and reads.
+"""The nightly build: per-day attribution and traffic rollups, and rebuilding the days that changed.
 
 Each chunk of local days is computed, written and committed on its own, so an interrupted build
-keeps what it finished and a rerun simply rewrites the same days (idempotent). A report reads the
-rollups of the days that are built and unchanged since, and computes the other days (not built,
-or touched by a later order change, refund, person merge or late session) from the raw tables.
+keeps what it finished and a rerun simply rewrites the same days (idempotent). What reports read
+of it, and which built days are still current, is reports.rollups.
 """
 
 from __future__ import annotations
@@ -11,27 +10,25 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from reports import credit, links, traffic
 from reports.attribution import ORDER_SCALE, SPLIT_MODELS, age_seconds, credit_parts
 from reports.bulk import bulk_insert
 from reports.credit import UNATTRIBUTED_KEY, Key
 from reports.models import ReportBuild, ReportRollup
-from tracker.days import days_between, local_day, range_bounds, runs
+from reports.rollups import ROLLUP_LOOKBACK, coverage
+from tracker.days import days_between, range_bounds, runs
 from tracker.db import begin_write, utcnow
-from tracker.models import Order, Site, TrackedSession, Visitor
+from tracker.models import Order, Site, TrackedSession
 from tracker.touch import DIMENSIONS, DIRECT
 
-ROLLUP_LOOKBACK = 30
 # Days attributed per pass: one set of queries and one commit per chunk.
 CHUNK_DAYS = 92
-ROLLUP_COLUMNS = {d: getattr(ReportRollup, d) for d in DIMENSIONS}
 # Per model, in SPLIT_MODELS order: orders and new customers in 1/ORDER_SCALE, revenue in minor units.
 MODEL_FIELDS = tuple(f"{kind}_{model}" for model in SPLIT_MODELS for kind in ("units", "revenue", "new"))
 ROLLUP_FIELDS = ("site_id", "day", "lookback", *DIMENSIONS, *MODEL_FIELDS)
@@ -135,7 +132,7 @@ def _plain(order: credit.CreditedOrder) -> PlainOrder:
 # The build's own read of credit.credited_orders() on PostgreSQL: the same orders and touches, with
 # only what the split needs (a touch's age in whole seconds, rounded as attribution.age_seconds()).
 _PLAIN_SQL = credit.driver_style(credit.ORDERS_CTES + """
-SELECT c.id, CAST(timezone(:zone, c.created_at) AS DATE), c.net, c.is_new,
+SELECT c.id, CAST(timezone(:zone, c.created_at) AS DATE), c.net_minor, c.is_new,
        CAST(greatest(floor(extract(epoch FROM c.created_at - t.started_at) + 0.5), 0) AS BIGINT),
        t.utm_source = :direct, t.channel, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content,
        t.utm_term
@@ -188,13 +185,13 @@ def _rollup_records(site_id: int, orders: Iterable[PlainOrder]) -> list[tuple]:
     scale = ORDER_SCALE
     models = [(3 * index, model) for index, model in enumerate(SPLIT_MODELS)]
 
-    for day, net, new, touches in orders:
+    for day, net_minor, new, touches in orders:
         n = len(touches)
         first_key = touches[0][2] if n else UNATTRIBUTED_KEY
         if n <= 1 or all(t[2] == first_key for t in touches):  # one key takes it all
             total = whole[(day, first_key)]
             total[0] += scale
-            total[1] += net
+            total[1] += net_minor
             total[2] += scale if new else 0
             continue
         rows = []
@@ -207,8 +204,8 @@ def _rollup_records(site_id: int, orders: Iterable[PlainOrder]) -> list[tuple]:
         ages = [t[0] for t in touches]
         directs = [t[1] for t in touches]
         for at, model in models:
-            units, money = credit_parts(model, ages, directs, net)
-            for row, unit, part in zip(rows, units, money):  # noqa: B905 (one part per touch)
+            units, revenue = credit_parts(model, ages, directs, net_minor)
+            for row, unit, part in zip(rows, units, revenue):  # noqa: B905 (one part per touch)
                 if unit or part:
                     row[at] += unit
                     row[at + 1] += part
@@ -223,102 +220,6 @@ def _rollup_records(site_id: int, orders: Iterable[PlainOrder]) -> list[tuple]:
             row[at + 1] += total[1]
             row[at + 2] += total[2]
     return [(site_id, day, ROLLUP_LOOKBACK, *key, *row) for (day, key), row in cells.items()]
-
-
-def built_through(session: Session, site: Site) -> date | None:
-    """The latest local day whose rollups are built for the default lookback."""
-    return session.scalar(
-        select(func.max(ReportBuild.day)).where(
-            ReportBuild.site_id == site.id, ReportBuild.lookback == ROLLUP_LOOKBACK
-        )
-    )
-
-
-# --- which built days are still current --------------------------------------------------------
-
-
-@dataclass
-class Coverage:
-    """For a range of local days: which are built and still current for credit and for traffic."""
-
-    built: dict[date, tuple[datetime, int]] = field(default_factory=dict)  # day: (built_at, sessions mark)
-    stale: set[date] = field(default_factory=set)  # built, but an order, refund or touch changed since
-    late_days: set[date] = field(default_factory=set)  # built, then a session of that day arrived
-    traffic_current: bool = False
-
-    def clean(self, date_from: date, date_to: date) -> list[date]:
-        return [d for d in days_between(date_from, date_to) if d in self.built and d not in self.stale]
-
-
-def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Coverage:
-    """Which days of the range the rollups may answer for (see the module docstring)."""
-    tz = ZoneInfo(site.timezone)
-    result = Coverage()
-    result.built = {
-        day: (built_at, mark)
-        for day, built_at, mark in session.execute(
-            select(ReportBuild.day, ReportBuild.built_at, ReportBuild.sessions_mark).where(
-                ReportBuild.site_id == site.id, ReportBuild.lookback == ROLLUP_LOOKBACK,
-                ReportBuild.day >= date_from, ReportBuild.day <= date_to,
-            )
-        )
-    }
-    if not result.built:
-        return result
-    start, end = range_bounds(date_from, date_to, tz)
-    oldest = min(b for b, _ in result.built.values())
-    mark = min(m for _, m in result.built.values())
-
-    def stale_after(day: date, when: datetime) -> None:
-        built = result.built.get(day)
-        if built is not None and when > built[0]:
-            result.stale.add(day)
-
-    # Orders changed since (status, total, refunds, matching, person merges bump updated_at): their
-    # own day, and the later orders of the same person, whose "new customer" may have flipped.
-    v = aliased(Visitor)
-    person = func.coalesce(Order.person_id, v.person_id)
-    changed = session.execute(
-        select(Order.created_at, Order.updated_at, person, Order.visitor_id)
-        .outerjoin(v, v.id == Order.visitor_id)
-        .where(Order.site_id == site.id, Order.updated_at > oldest, Order.created_at < end)
-    ).all()
-    for created, updated, _person, _visitor in changed:
-        stale_after(local_day(created, tz), updated)
-    people = {p for _, _, p, _ in changed if p is not None}
-    visitors = {vid for _, _, p, vid in changed if p is None and vid is not None}
-    if people or visitors:
-        earliest = min(c for c, *_ in changed)
-        later = session.execute(
-            select(Order.created_at, person, Order.visitor_id)
-            .outerjoin(v, v.id == Order.visitor_id)
-            .where(
-                Order.site_id == site.id, Order.created_at >= max(start, earliest), Order.created_at < end,
-                or_(person.in_(people), Order.visitor_id.in_(visitors)),
-            )
-        ).all()
-        for created, p, vid in later:
-            for c_created, c_updated, c_person, c_visitor in changed:
-                same = (p is not None and p == c_person) or (c_person is None and vid == c_visitor)
-                if same and c_created < created:
-                    stale_after(local_day(created, tz), c_updated)
-    # Sessions recorded after a day was built: touches of that day's orders within the lookback.
-    window = timedelta(days=ROLLUP_LOOKBACK)
-    s = TrackedSession
-    late = session.execute(
-        select(s.id, s.started_at)
-        .where(s.id > mark, s.site_id == site.id, s.started_at >= start - window, s.started_at < end)
-        .order_by(s.id)
-    ).all()
-    for sid, started in late:
-        first = local_day(started, tz)
-        if result.built.get(first, (None, sid))[1] < sid:
-            result.late_days.add(first)  # its day's traffic was counted without it
-        for day in days_between(max(first, date_from), min(first + window + timedelta(days=1), date_to)):
-            if result.built.get(day, (None, sid))[1] < sid:
-                result.stale.add(day)
-    result.traffic_current = len(result.built) == (date_to - date_from).days + 1 and not result.late_days
-    return result
 
 
 def refresh_site(session: Session, site: Site, on_day: Callable[[date], None] | None = None) -> int:
@@ -351,36 +252,3 @@ def refresh_site(session: Session, site: Site, on_day: Callable[[date], None] | 
     )
     session.commit()
     return rebuilt
-
-
-# --- reading -----------------------------------------------------------------------------------
-
-
-def rollup_credit(
-    session: Session, query, days: list[date], dims: tuple[str, ...], per_day: bool = False
-) -> dict[Key, tuple[int, int, int]]:
-    """Credit per row from the rollups of the given (built, current) days; keys start with the day
-    when `per_day`."""
-    if not days:
-        return {}
-    cols = [ROLLUP_COLUMNS[d] for d in dims]
-    if per_day:
-        cols = [ReportRollup.day, *cols]
-    model = query.model
-    sums = tuple(func.sum(getattr(ReportRollup, f"{kind}_{model}")) for kind in ("units", "revenue", "new"))
-    where = [
-        ReportRollup.site_id == query.site.id,
-        ReportRollup.lookback == ROLLUP_LOOKBACK,
-        ReportRollup.day >= days[0],
-        ReportRollup.day <= days[-1],
-    ]
-    skipped = [d for d in days_between(days[0], days[-1]) if d not in set(days)]
-    if skipped:
-        where.append(ReportRollup.day.not_in(skipped))
-    return {
-        tuple(r[: len(cols)]): (int(r[-3]), int(r[-2]), int(r[-1]))
-        for r in session.execute(
-            # A key this model gave nothing (other models did) is no row of the report.
-            select(*cols, *sums).where(*where).group_by(*cols).having(or_(sums[0] != 0, sums[1] != 0))
-        )
-    }

@@ -10,10 +10,11 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from reports.build import ROLLUP_LOOKBACK, build_site, refresh_site
+from reports.build import build_site, refresh_site
 from reports.costs import read_csv, save_costs
 from reports.links import unlinked_count
 from reports.roi import FIRST_DATE, LAST_DATE
+from reports.rollups import ROLLUP_LOOKBACK
 from tracker.collect.sessionise import sessionise_backlog
 from tracker.console import CommandError, db_session, fewer_collections, load_config, pick_site, user_errors
 from tracker.days import site_today

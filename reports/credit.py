@@ -133,18 +133,18 @@ ORDERS_CTES = """
 WITH counted AS MATERIALIZED (
     SELECT o.id, o.created_at, o.visitor_id,
            coalesce(o.person_id, (SELECT v.person_id FROM visitors v WHERE v.id = o.visitor_id)) AS person_id,
-           """ + net_sql("o.status", "o.total_minor", "r.refunded") + """ AS net
+           """ + net_sql("o.status", "o.total_minor", "r.refunded") + """ AS net_minor
     FROM orders o
     LEFT JOIN (SELECT order_id, CAST(sum(amount_minor) AS BIGINT) AS refunded FROM refunds
                WHERE site_id = :site GROUP BY order_id) r ON r.order_id = o.id
     WHERE o.site_id = :site AND o.created_at < :end AND NOT o.is_test
       AND """ + counted_sql("o.status") + """
 ), ranked AS (
-    SELECT id, created_at, person_id, visitor_id, net,
+    SELECT id, created_at, person_id, visitor_id, net_minor,
            row_number() OVER (
                PARTITION BY """ + customer_sql("id", "person_id", "visitor_id") + """
                ORDER BY created_at, id) = 1 AS is_new
-    FROM counted WHERE net > 0
+    FROM counted WHERE net_minor > 0
 ), in_range AS (
     SELECT * FROM ranked WHERE created_at >= :start ORDER BY created_at, id
 )
@@ -163,7 +163,7 @@ ORDER_TOUCHES = """
       AND s.started_at >= c.created_at - :window AND s.started_at <= c.created_at
 """
 _JOINED_SQL = driver_style(ORDERS_CTES + """
-SELECT c.id, c.created_at, CAST(timezone(:zone, c.created_at) AS DATE), c.net, c.is_new, t.started_at,
+SELECT c.id, c.created_at, CAST(timezone(:zone, c.created_at) AS DATE), c.net_minor, c.is_new, t.started_at,
        t.channel, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content, t.utm_term
 FROM in_range c
 LEFT JOIN LATERAL (""" + ORDER_TOUCHES + """) t ON true
@@ -326,18 +326,18 @@ def credit_rows(
             ages = [age_seconds(at - touch.at) for touch, _ in order.touches]
             units, revenue = credit_parts(model, ages, [touch.direct for touch, _ in order.touches],
                                           order.net_minor)
-        for key, money, unit in zip(keys, revenue, units, strict=True):
-            if money or unit:
+        for key, part, unit in zip(keys, revenue, units, strict=True):
+            if part or unit:
                 row = rows[key]
                 row[0] += unit
-                row[1] += money
+                row[1] += part
                 row[2] += unit if order.is_new else 0
     return dict(rows)
 
 
-def _add(row: list[int], units: int, money: int, is_new: bool) -> None:
+def _add(row: list[int], units: int, revenue: int, is_new: bool) -> None:
     row[0] += units
-    row[1] += money
+    row[1] += revenue
     row[2] += units if is_new else 0
 
 

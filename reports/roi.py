@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from reports import build, credit, traffic
+from reports import credit, rollups, traffic
 from reports.attribution import DEFAULT_MODEL, MODELS, ORDER_SCALE, AttributionModel
 from reports.credit import UNATTRIBUTED, Key
 from tracker.days import days_between, range_bounds, runs, site_today
@@ -130,7 +130,7 @@ def roi_report(session: Session, query: ReportQuery) -> dict:
     """The report as the JSON API answers it: one row per dimension combination, and totals."""
 
     site, currency = query.site, query.site.currency
-    cov = build.coverage(session, site, query.date_from, query.date_to)
+    cov = rollups.coverage(session, site, query.date_from, query.date_to)
     attributed, totals_att, built_through = attributed_rows(session, query, cov)
     sessions, sessions_total = traffic_rows(session, query, cov)
     costs, cost_total = cost_rows(session, site, query.date_from, query.date_to, query.by)
@@ -168,7 +168,7 @@ def traffic_rows(
     """
 
     if cov is None:
-        cov = build.coverage(session, query.site, query.date_from, query.date_to)
+        cov = rollups.coverage(session, query.site, query.date_from, query.date_to)
     level = traffic.level_of(query.by)
     if not cov.traffic_current or level is None:
         start, end = range_bounds(query.date_from, query.date_to, query.tz)
@@ -191,7 +191,7 @@ def attributed_rows(
     """
 
     rows, totals = credit_by(session, query, query.by, cov)
-    return rows, totals, build.built_through(session, query.site)
+    return rows, totals, rollups.built_through(session, query.site)
 
 
 def credit_by(
@@ -201,11 +201,11 @@ def credit_by(
 
     rows: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
     live_days: set[date] = set(days_between(query.date_from, query.date_to))
-    if query.lookback == build.ROLLUP_LOOKBACK and query.model is not AttributionModel.FULL_IMPACT:
+    if query.lookback == rollups.ROLLUP_LOOKBACK and query.model is not AttributionModel.FULL_IMPACT:
         if cov is None:
-            cov = build.coverage(session, query.site, query.date_from, query.date_to)
+            cov = rollups.coverage(session, query.site, query.date_from, query.date_to)
         clean = cov.clean(query.date_from, query.date_to)
-        for key, values in build.rollup_credit(session, query, clean, dims, per_day).items():
+        for key, values in rollups.rollup_credit(session, query, clean, dims, per_day).items():
             rows[key] = list(values)
         live_days -= set(clean)
     proj = credit.project(dims)

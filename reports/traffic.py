@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Date,
-    and_,
     bindparam,
     case,
     cast,
@@ -282,15 +281,3 @@ def read_visitors(
             .group_by(*cols)
         )
     }
-
-
-def late_sessions(session: Session, site: Site, mark: int, start: datetime, end: datetime) -> bool:
-    """Whether a session that started in [start, end) was recorded after the rollups were built."""
-    s = TrackedSession
-    probe = (
-        select(s.id)
-        .where(s.id > mark, and_(s.site_id == site.id, s.started_at >= start, s.started_at < end))
-        .order_by(s.id)
-        .limit(1)
-    )
-    return session.execute(probe).first() is not None

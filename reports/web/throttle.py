@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from reports.models import LoginAttempt
@@ -69,13 +69,3 @@ class Throttle:
         session.execute(
             delete(LoginAttempt).where(LoginAttempt.kind == "email", LoginAttempt.key == self.email_key)
         )
-
-    def failures(self, session: Session, now: datetime) -> int:
-        """Recent failures for this email (for tests and messages)."""
-        return session.scalar(
-            select(func.count()).where(
-                LoginAttempt.kind == "email",
-                LoginAttempt.key == self.email_key,
-                LoginAttempt.attempted_at > now - WINDOW,
-            )
-        ) or 0

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from reports import build
+from reports import build, rollups
 from reports.roi import ReportQueryError, parse_report_query, revenue_by_day, roi_report
 
 SMS = ("attentive", "sms", "welcome")
@@ -182,7 +182,7 @@ def test_rollups_answer_like_the_raw_tables_until_data_changes(session, story):
     for model, expected in before.items():
         query = parse_report_query(session, {"site": site.public_id, "from": "2026-11-20", "to": "2026-11-20",
                                              "model": model, "by": "channel,source,campaign"})
-        cov = build.coverage(session, site, query.date_from, query.date_to)
+        cov = rollups.coverage(session, site, query.date_from, query.date_to)
         assert cov.clean(query.date_from, query.date_to) == [query.date_from] and cov.traffic_current
         after = roi_report(session, query)
         assert after["built_through"] == "2026-11-20"

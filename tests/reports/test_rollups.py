@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
-from reports import build, credit
+from reports import build, credit, rollups
 from reports.roi import parse_report_query, roi_report, traffic_rows
 from tests.reports.conftest import utc
 from tracker.days import range_bounds
@@ -224,7 +224,7 @@ def test_the_nightly_build_rebuilds_days_that_changed_since(runner, session, sal
     revenue_20th = session.scalars(select(ReportRollup.revenue_last_click).where(
         ReportRollup.day == date(2026, 11, 20))).all()
     assert sum(revenue_20th) == 0
-    cov = build.coverage(session, site, date(2026, 11, 19), date(2026, 11, 22))
+    cov = rollups.coverage(session, site, date(2026, 11, 19), date(2026, 11, 22))
     assert not cov.stale and cov.traffic_current
     result = report(session, site, **{"from": "2026-11-19", "to": "2026-11-22"})
     assert (result["totals"]["revenue"], result["totals"]["sessions"]) == ("0.00", 2)
@@ -236,7 +236,7 @@ def test_days_built_on_different_nights_stay_current(session, sale):
     world.visit(world.visitor(), "2026-11-20 18:00", *EMAIL)  # the next day's visit, before its build
     world.commit()
     rebuild(session, world.site, "2026-11-20", "2026-11-20")
-    cov = build.coverage(session, world.site, date(2026, 11, 18), date(2026, 11, 20))
+    cov = rollups.coverage(session, world.site, date(2026, 11, 18), date(2026, 11, 20))
     assert not cov.stale and cov.traffic_current
 
 
