@@ -8,24 +8,24 @@ of it, and which built days are still current, is reports.rollups.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from reports import credit, links, traffic
-from reports.attribution import ORDER_SCALE, SPLIT_MODELS, age_seconds, credit_parts
+from reports.attribution import ORDER_SCALE, SPLIT_MODELS, credit_parts
 from reports.bulk import bulk_insert
-from reports.credit import UNATTRIBUTED_KEY, Key
+from reports.credit import UNATTRIBUTED_KEY
 from reports.models import ReportBuild, ReportRollup
 from reports.rollups import ROLLUP_LOOKBACK, coverage
 from tracker.days import days_between, range_bounds, runs
 from tracker.db import begin_write, utcnow
-from tracker.models import Order, Site, TrackedSession
-from tracker.touch import DIMENSIONS, DIRECT
+from tracker.models import Site, TrackedSession
+from tracker.touch import DIMENSIONS
 
 # Days attributed per pass: one set of queries and one commit per chunk.
 CHUNK_DAYS = 92
@@ -71,10 +71,7 @@ def build_site(
                 ReportRollup.day >= chunk_start, ReportRollup.day <= chunk_end,
             )
         )
-        if session.get_bind().dialect.name == "postgresql":
-            orders = _streamed_orders(session, site, start, end)
-        else:
-            orders = map(_plain, credit.credited_orders(session, site, start, end, ROLLUP_LOOKBACK))
+        orders = credit.orders_to_split(session, site, start, end, ROLLUP_LOOKBACK)
         bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, _rollup_records(site.id, orders))
         if alongside is None:
             traffic.build_traffic(session, site, chunk_start, chunk_end)
@@ -118,62 +115,7 @@ def _traffic_alongside(session: Session, site_id: int, first: date, last: date) 
     return future
 
 
-# An order as the nightly split sees it: (local day, net minor units, is a new customer's, touches)
-# with touches in time order as (age in whole seconds, is direct, six-dimension key).
-PlainOrder = tuple[date, int, bool, list[tuple[int, bool, Key]]]
-
-
-def _plain(order: credit.CreditedOrder) -> PlainOrder:
-    at = order.at
-    return order.day, order.net_minor, order.is_new, [
-        (age_seconds(at - touch.at), touch.direct, key) for touch, key in order.touches]
-
-
-# The build's own read of credit.credited_orders() on PostgreSQL: the same orders and touches, with
-# only what the split needs (a touch's age in whole seconds, rounded as attribution.age_seconds()).
-_PLAIN_SQL = credit.driver_style(credit.ORDERS_CTES + """
-SELECT c.id, CAST(timezone(:zone, c.created_at) AS DATE), c.net_minor, c.is_new,
-       CAST(greatest(floor(extract(epoch FROM c.created_at - t.started_at) + 0.5), 0) AS BIGINT),
-       t.utm_source = :direct, t.channel, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content,
-       t.utm_term
-FROM in_range c
-LEFT JOIN LATERAL (""" + credit.ORDER_TOUCHES + """) t ON true
-ORDER BY c.created_at, c.id, t.started_at, t.id
-""")
-
-
-def _streamed_orders(session: Session, site: Site, start: datetime, end: datetime) -> Iterator[PlainOrder]:
-    """The orders of [start, end) that count, as they arrive from the server (PostgreSQL); those
-    without touches come last, with their landing-URL touch where they have one."""
-    connection = session.connection()
-    connection.exec_driver_sql("SET LOCAL jit = off")  # see credit._credited_orders_joined
-    params = {"site": site.id, "start": start, "end": end, "zone": site.timezone,
-              "window": timedelta(days=ROLLUP_LOOKBACK), "direct": DIRECT}
-    cursor = connection.connection.driver_connection.cursor()
-    untouched: dict[int, credit.CreditedOrder] = {}
-    current, order = None, None
-    for row in cursor.stream(_PLAIN_SQL, params, size=credit.STREAM_CHUNK):
-        if row[0] != current:
-            if order is not None:
-                yield order
-            current = row[0]
-            if row[6] is None:  # no touches (a session's channel is never null)
-                untouched[current] = credit.CreditedOrder(current, None, row[1], row[2], row[3], [])
-                order = None
-                continue
-            order = (row[1], row[2], row[3], [])
-        order[3].append((row[4], row[5], row[6:]))
-    if order is not None:
-        yield order
-    if untouched:
-        placed = select(Order.id, Order.created_at).where(Order.id.in_(list(untouched)))
-        for oid, created_at in session.execute(placed):
-            untouched[oid].at = created_at
-        credit.landing_fallback(session, site, untouched)
-        yield from map(_plain, untouched.values())
-
-
-def _rollup_records(site_id: int, orders: Iterable[PlainOrder]) -> list[tuple]:
+def _rollup_records(site_id: int, orders: Iterable[credit.PlainOrder]) -> list[tuple]:
     """Credit of every split model per (local day, touch key), as rows for report_rollups.
 
     Tens of thousands of orders a night pass through here: an order whose touches all share one

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -197,6 +197,67 @@ def _credited_orders_joined(
             touches.append((Touch(row[5], key[1] == DIRECT), key))
     landing_fallback(session, site, orders)
     return list(orders.values())
+
+
+# An order as the nightly split sees it: (local day, net minor units, is a new customer's, touches)
+# with touches in time order as (age in whole seconds, is direct, six-dimension key).
+PlainOrder = tuple[date, int, bool, list[tuple[int, bool, Key]]]
+
+
+def _plain(order: CreditedOrder) -> PlainOrder:
+    at = order.at
+    return order.day, order.net_minor, order.is_new, [
+        (age_seconds(at - touch.at), touch.direct, key) for touch, key in order.touches]
+
+
+# The split's own read of credited_orders() on PostgreSQL: the same orders and touches, with
+# only what the split needs (a touch's age in whole seconds, rounded as attribution.age_seconds()).
+_PLAIN_SQL = driver_style(ORDERS_CTES + """
+SELECT c.id, CAST(timezone(:zone, c.created_at) AS DATE), c.net_minor, c.is_new,
+       CAST(greatest(floor(extract(epoch FROM c.created_at - t.started_at) + 0.5), 0) AS BIGINT),
+       t.utm_source = :direct, t.channel, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content,
+       t.utm_term
+FROM in_range c
+LEFT JOIN LATERAL (""" + ORDER_TOUCHES + """) t ON true
+ORDER BY c.created_at, c.id, t.started_at, t.id
+""")
+
+
+def orders_to_split(
+    session: Session, site: Site, start: datetime, end: datetime, lookback: int
+) -> Iterator[PlainOrder]:
+    """credited_orders() as the nightly split reads them (PlainOrder). On PostgreSQL they stream
+    from the server as it finds them, with only what the split needs; those without touches come
+    last, with their landing-URL touch where they have one."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield from map(_plain, credited_orders(session, site, start, end, lookback))
+        return
+    connection = session.connection()
+    connection.exec_driver_sql("SET LOCAL jit = off")  # see credit._credited_orders_joined
+    params = {"site": site.id, "start": start, "end": end, "zone": site.timezone,
+              "window": timedelta(days=lookback), "direct": DIRECT}
+    cursor = connection.connection.driver_connection.cursor()
+    untouched: dict[int, CreditedOrder] = {}
+    current, order = None, None
+    for row in cursor.stream(_PLAIN_SQL, params, size=STREAM_CHUNK):
+        if row[0] != current:
+            if order is not None:
+                yield order
+            current = row[0]
+            if row[6] is None:  # no touches (a session's channel is never null)
+                untouched[current] = CreditedOrder(current, None, row[1], row[2], row[3], [])
+                order = None
+                continue
+            order = (row[1], row[2], row[3], [])
+        order[3].append((row[4], row[5], row[6:]))
+    if order is not None:
+        yield order
+    if untouched:
+        placed = select(Order.id, Order.created_at).where(Order.id.in_(list(untouched)))
+        for oid, created_at in session.execute(placed):
+            untouched[oid].at = created_at
+        landing_fallback(session, site, untouched)
+        yield from map(_plain, untouched.values())
 
 
 def landing_fallback(session: Session, site: Site, orders: dict[int, CreditedOrder]) -> None:

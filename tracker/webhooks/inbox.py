@@ -10,11 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from tracker.db import begin_write, utcnow
+from tracker.db import begin_write, insert_for, utcnow
 from tracker.limits import EXTERNAL_ID_LENGTH
 from tracker.models import DeliveryStatus, Site, WebhookDelivery
 from tracker.webhooks import generic, shopify, stripe, woocommerce
-from tracker.webhooks.matching import insert_for
 from tracker.webhooks.orders import apply
 from tracker.webhooks.payload import InvalidOrder, MalformedPayload, parse_json
 from tracker.webhooks.sealing import UnreadableBody, seal, unseal

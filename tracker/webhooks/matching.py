@@ -5,9 +5,9 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from tracker.db import insert_for
 from tracker.identity import hash_email, hash_phone
 from tracker.limits import URL_LENGTH, VISITOR_KEY
 from tracker.models import Order, Site, Visitor
@@ -18,10 +18,6 @@ from tracker.webhooks.payload import OrderFacts
 # Paths Shopify puts in landing_site that are not a page anybody landed on.
 NOT_LANDINGS = ("/wallets/", "/admin", "/checkouts/", "/api/", "/cart/")
 RANK = {"visitor": 3, "identity": 2, "landing": 1, None: 0}
-
-
-def insert_for(session: Session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def landing_url(value: str | None, domain: str) -> str | None:

@@ -7,10 +7,10 @@ import hashlib
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from tracker.db import utcnow
+from tracker.db import insert_for, utcnow
 from tracker.models import DeliveryStatus, Order, Refund, Site, WebhookDelivery
 from tracker.sales import OrderStatus
-from tracker.webhooks.matching import insert_for, match
+from tracker.webhooks.matching import match
 from tracker.webhooks.payload import Changes, OrderFacts, RefundFacts
 
 # The refund row standing for "the rest" of an order the store marks fully refunded.
