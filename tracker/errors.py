@@ -35,6 +35,10 @@ class InvalidMoney(TrackerError):
     """An amount or currency that cannot be represented exactly."""
 
 
+class MalformedJson(TrackerError):
+    """A body that is not strict JSON (tracker.strictjson); the message says what is wrong."""
+
+
 # --- the collector ------------------------------------------------------------------------------
 
 
@@ -53,7 +57,7 @@ class BadSignature(TrackerError):
     """The delivery is not signed with a secret stored for this site and provider."""
 
 
-class MalformedPayload(TrackerError):
+class MalformedPayload(MalformedJson):
     """The body is not the strict JSON object a store sends."""
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from tracker.errors import InvalidEvent
+from tracker import strictjson
+from tracker.errors import InvalidEvent, MalformedJson
 from tracker.identity import InvalidIdentity, normalise_email
 from tracker.limits import (
     EMAIL_LENGTH,
@@ -32,58 +32,12 @@ REFERRER_SCHEMES = ("http", "https", "android-app", "ios-app")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise InvalidEvent(f"The key {key!r} appears twice; send each field once.")
-            seen.add(key)
-    return result
-
-
-def _no_constants(name: str):
-    raise InvalidEvent(f"{name} is not valid JSON; send numbers as finite values.")
-
-
 def loads(raw: bytes) -> object:
-    """Parse a JSON body strictly: UTF-8, no duplicate keys, no NaN/Infinity, no NUL or lone surrogates."""
+    """Parse a body as strict JSON (tracker.strictjson); InvalidEvent says what is wrong."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidEvent("The body is not UTF-8 text.") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if not text.strip():
-        raise InvalidEvent("The body is empty; send a JSON object.")
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
-    except InvalidEvent:
-        raise
-    except (ValueError, RecursionError):
-        raise InvalidEvent("The body is not valid JSON.") from None
-    # Raw control characters and surrogates cannot survive strict decoding; escapes can.
-    if "\\u" in text or "\\U" in text:
-        _check_strings(data)
-    return data
-
-
-def _check_strings(value: object) -> None:
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise InvalidEvent("Text fields must not contain NUL characters.")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidEvent("Text fields must not contain lone surrogates.") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_strings(key)
-            _check_strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            _check_strings(item)
+        return strictjson.loads(raw)
+    except MalformedJson as exc:
+        raise InvalidEvent(str(exc)) from None
 
 
 @dataclass(slots=True)

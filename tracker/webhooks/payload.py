@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from tracker.errors import InvalidOrder, MalformedPayload
+from tracker import strictjson
+from tracker.errors import InvalidOrder, MalformedJson, MalformedPayload
 from tracker.money import InvalidMoney, exponent, normalise_currency, to_minor
 from tracker.sales import OrderStatus
 
-# A JSON document nested deeper than this is not an order.
-MAX_DEPTH = 64
-_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
@@ -56,59 +53,14 @@ class Changes:
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
-    """Decode strict JSON: UTF-8, one object; no NaN/Infinity, duplicate keys, NUL or lone surrogates."""
-    if body.startswith(b"\xef\xbb\xbf"):
-        body = body[3:]
+    """A delivery's body as a JSON object (tracker.strictjson), numbers with a fraction as Decimals."""
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MalformedPayload("The body is not UTF-8 text.") from None
-    try:
-        value = json.loads(
-            text,
-            parse_constant=_reject_constant,
-            parse_float=Decimal,
-            object_pairs_hook=_object_without_duplicates,
-        )
-    except MalformedPayload:
-        raise
-    except (ValueError, RecursionError):
-        raise MalformedPayload("The body is not valid JSON.") from None
+        value = strictjson.loads(body, decimals=True)
+    except MalformedJson as exc:
+        raise MalformedPayload(str(exc)) from None
     if not isinstance(value, dict):
         raise MalformedPayload("The body must be a JSON object.")
-    _check_strings(value)
     return value
-
-
-def _reject_constant(name: str):
-    raise MalformedPayload(f"The body contains {name}, which is not JSON.")
-
-
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise MalformedPayload(f"The body repeats the key {key[:40]!r}.")
-        result[key] = value
-    return result
-
-
-def _check_strings(value: Any) -> None:
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise MalformedPayload(f"The body is nested more than {MAX_DEPTH} levels deep.")
-        if isinstance(item, str):
-            if _BAD_CHARS.search(item):
-                raise MalformedPayload("The body contains a NUL character or a lone surrogate.")
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                if _BAD_CHARS.search(key):
-                    raise MalformedPayload("The body contains a NUL character or a lone surrogate.")
-                stack.append((child, depth + 1))
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
 
 
 def parse_time(value: Any, what: str = "timestamp") -> datetime | None:
