@@ -63,10 +63,9 @@ DAY_TWO = [
 
 @pytest.fixture
 def clock(monkeypatch):
-    """The collector's clock, set per page view (it stamps /collect hits on arrival)."""
+    """The collector's clock, set per page view (every entrance stamps hits on arrival in one place)."""
     now = [T0]
-    monkeypatch.setattr("tracker.collect.fast.utcnow", lambda: now[0])
-    monkeypatch.setattr("tracker.collect.views.utcnow", lambda: now[0])
+    monkeypatch.setattr("tracker.collect.intake.utcnow", lambda: now[0])
     return now
 
 

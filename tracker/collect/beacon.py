@@ -72,6 +72,15 @@ def _text(data: dict, name: str, required: bool = False) -> str | None:
 
 def check_url(value: str | None, name: str = "url", required: bool = True) -> str | None:
     """An absolute http(s) URL, trimmed and capped at URL_LENGTH characters."""
+    return _address(value, name, ("http", "https"), required)
+
+
+def check_referrer(value: str | None) -> str | None:
+    """document.referrer: empty, an http(s) URL, or an app referrer (android-app://...)."""
+    return _address(value, "referrer", REFERRER_SCHEMES, required=False)
+
+
+def _address(value: str | None, name: str, schemes: tuple[str, ...], required: bool) -> str | None:
     if value is None or not value.strip():
         if required:
             raise InvalidEvent(f"'{name}' is required.")
@@ -84,25 +93,8 @@ def check_url(value: str | None, name: str = "url", required: bool = True) -> st
         host = parts.hostname
     except ValueError:
         raise InvalidEvent(f"'{name}' is not a valid URL.") from None
-    if parts.scheme.lower() not in ("http", "https") or not host:
+    if parts.scheme.lower() not in schemes or not host:
         raise InvalidEvent(f"'{name}' must be an absolute http(s) URL.")
-    return value[:URL_LENGTH]
-
-
-def check_referrer(value: str | None) -> str | None:
-    """document.referrer: empty, an http(s) URL, or an app referrer (android-app://...)."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if _CONTROL_RE.search(value):
-        raise InvalidEvent("'referrer' must not contain control characters.")
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-    except ValueError:
-        raise InvalidEvent("'referrer' is not a valid URL.") from None
-    if parts.scheme.lower() not in REFERRER_SCHEMES or not host:
-        raise InvalidEvent("'referrer' must be an absolute http(s) URL.")
     return value[:URL_LENGTH]
 
 
@@ -168,7 +160,34 @@ def parse_beacon(data: object) -> Beacon:
     """Validate a /collect body (the snippet's or any client's)."""
     if not isinstance(data, dict):
         raise InvalidEvent("The body must be a JSON object.")
-    event = _event_type(data, "event")
+    return _beacon(
+        data, _event_type(data, "event"), visitor=check_visitor(data.get("visitor")),
+        automated=data.get("webdriver") is True or data.get("automated") is True,
+    )
+
+
+def parse_api_event(data: object) -> Beacon:
+    """Validate one event of POST /api/events: a page view or identify with its own time, and the
+    browser's address and User-Agent where the server has them."""
+    if not isinstance(data, dict):
+        raise InvalidEvent("Each event must be a JSON object.")
+    event = _event_type(data, "type")
+    ts = parse_timestamp(data.get("ts"))
+    ip = _text(data, "ip")
+    user_agent = _text(data, "user_agent")
+    if ip is not None and (len(ip) > 64 or _CONTROL_RE.search(ip)):
+        raise InvalidEvent("'ip' is not an IP address.")
+    visitor = check_visitor(data.get("visitor"), required=False)
+    if visitor is None and not (ip and user_agent):
+        raise InvalidEvent("'visitor' is required (or both 'ip' and 'user_agent').")
+    if event == "pageview" and user_agent is None:
+        raise InvalidEvent("'user_agent' is required for a pageview (the browser's User-Agent).")
+    return _beacon(data, event, visitor=visitor, ts=ts, ip=ip,
+                   user_agent=user_agent[:USER_AGENT_LENGTH] if user_agent else None)
+
+
+def _beacon(data: dict, event: str, **extra) -> Beacon:
+    """The fields every beacon and event shares, validated once."""
     email, phone = _identity(data)
     if event == "identify" and email is None and phone is None:
         raise InvalidEvent("An identify needs 'email' or 'phone'.")
@@ -178,12 +197,11 @@ def parse_beacon(data: object) -> Beacon:
         event=event,
         url=check_url(_text(data, "url"), required=event == "pageview"),
         referrer=check_referrer(_text(data, "referrer")),
-        visitor=check_visitor(data.get("visitor")),
         title=_CONTROL_RE.sub(" ", title)[:TITLE_LENGTH] if title else None,
         width=_width(data.get("width")),
         email=email,
         phone=phone,
-        automated=data.get("webdriver") is True or data.get("automated") is True,
+        **extra,
     )
 
 
@@ -201,38 +219,3 @@ def parse_timestamp(value: object) -> datetime:
     if ts < OLDEST or ts > datetime.now(UTC) + MAX_FUTURE:
         raise InvalidEvent("'ts' is out of range (before 2000 or more than a day ahead).")
     return ts
-
-
-def parse_api_event(data: object) -> Beacon:
-    """Validate one event of POST /api/events."""
-    if not isinstance(data, dict):
-        raise InvalidEvent("Each event must be a JSON object.")
-    event = _event_type(data, "type")
-    ts = parse_timestamp(data.get("ts"))
-    email, phone = _identity(data)
-    if event == "identify" and email is None and phone is None:
-        raise InvalidEvent("An identify needs 'email' or 'phone'.")
-    ip = _text(data, "ip")
-    user_agent = _text(data, "user_agent")
-    if ip is not None and (len(ip) > 64 or _CONTROL_RE.search(ip)):
-        raise InvalidEvent("'ip' is not an IP address.")
-    visitor = check_visitor(data.get("visitor"), required=False)
-    if visitor is None and not (ip and user_agent):
-        raise InvalidEvent("'visitor' is required (or both 'ip' and 'user_agent').")
-    if event == "pageview" and user_agent is None:
-        raise InvalidEvent("'user_agent' is required for a pageview (the browser's User-Agent).")
-    title = _text(data, "title")
-    return Beacon(
-        site=check_site(data.get("site")),
-        event=event,
-        url=check_url(_text(data, "url"), required=event == "pageview"),
-        referrer=check_referrer(_text(data, "referrer")),
-        visitor=visitor,
-        title=_CONTROL_RE.sub(" ", title)[:TITLE_LENGTH] if title else None,
-        width=_width(data.get("width")),
-        email=email,
-        phone=phone,
-        ts=ts,
-        ip=ip,
-        user_agent=user_agent[:USER_AGENT_LENGTH] if user_agent else None,
-    )

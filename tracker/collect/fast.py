@@ -14,14 +14,12 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from tracker.collect.agents import parse_agent
 from tracker.collect.beacon import MAX_BODY_BYTES, InvalidEvent, loads, parse_beacon
 from tracker.collect.hits import Hit
+from tracker.collect.intake import admit, opted_out
 from tracker.collect.known_sites import KnownSites
 from tracker.collect.writer import StoreUnavailable, Writer
-from tracker.db import utcnow
 from tracker.headers import SECURITY_HEADERS
-from tracker.limits import USER_AGENT_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -103,23 +101,13 @@ class CollectFastPath:
             return None
         if beacon.email or beacon.phone:
             return None  # identify: hashed and linked in views
-        agent = parse_agent(user_agent[:USER_AGENT_LENGTH])
-        if agent.is_bot or beacon.automated:
-            return False
         if cached_only:
             known, site = self.sites.cached(beacon.site)
             if not known:
                 return None
         else:
             site = self.sites.get(beacon.site)
-        if site is None:
-            return False
-        if site.respect_dnt and (dnt == "1" or gpc == "1"):
-            return False
-        return Hit(
-            site.id, site.host, beacon.visitor, utcnow(), beacon.event == "pageview", beacon.url,
-            beacon.referrer, beacon.title, beacon.width, agent.device_type, agent.browser, agent.os,
-        )  # fmt: skip
+        return admit(beacon, site, user_agent, opted_out=opted_out(dnt, gpc)) or False
 
     def _accepted(self, start_response):
         start_response("202 ACCEPTED", list(self.accepted))

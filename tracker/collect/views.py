@@ -5,8 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 
 from tracker.auth import AUTH_REQUIRED, BEARER_REALM, bearer_token
-from tracker.collect.agents import parse_agent
-from tracker.collect.anonymous import anonymous_visitor
 from tracker.collect.beacon import (
     MAX_BODY_BYTES,
     MAX_EVENTS,
@@ -20,11 +18,10 @@ from tracker.collect.beacon import (
     parse_beacon,
 )
 from tracker.collect.fast import CollectFastPath
-from tracker.collect.known_sites import KnownSites, SiteInfo
+from tracker.collect.intake import admit, opted_out
+from tracker.collect.known_sites import KnownSites
 from tracker.collect.writer import Hit, StoreUnavailable, Writer
-from tracker.db import get_engine, utcnow
-from tracker.identity import InvalidIdentity, identity_hash, normalise_email, normalise_phone
-from tracker.limits import USER_AGENT_LENGTH
+from tracker.db import get_engine
 
 bp = Blueprint("collect", __name__)
 
@@ -88,22 +85,12 @@ def _read_body() -> bytes:
     return body
 
 
-def _identities(beacon: Beacon, site: SiteInfo) -> tuple[tuple[str, str], ...]:
-    secret = current_app.config["TRACKER"].secret_key
-    found = []
-    if beacon.email:
-        found.append(("email", identity_hash(secret, "email", normalise_email(beacon.email))))
-    if beacon.phone:
-        try:
-            phone = normalise_phone(beacon.phone, site.phone_region)
-        except InvalidIdentity as exc:
-            raise InvalidEvent(f"'phone': {exc}") from None
-        found.append(("phone", identity_hash(secret, "phone", phone)))
-    return tuple(found)
+def _secret_key() -> str:
+    return current_app.config["TRACKER"].secret_key
 
 
-def _opted_out(site: SiteInfo) -> bool:
-    return site.respect_dnt and (request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1")
+def _opted_out() -> bool:
+    return opted_out(request.headers.get("DNT"), request.headers.get("Sec-GPC"))
 
 
 def _store(hits: list[Hit]) -> Response | None:
@@ -129,31 +116,13 @@ def collect():
         beacon = parse_beacon(loads(_read_body()))
     except InvalidEvent as exc:
         return _error(str(exc))
-    agent = parse_agent(request.headers.get("User-Agent", "")[:USER_AGENT_LENGTH])
-    if agent.is_bot or beacon.automated:
-        return _accepted()
-    site = _sites().get(beacon.site)
-    if site is None or _opted_out(site):
-        return _accepted()
     try:
-        identities = _identities(beacon, site)
+        hit = admit(beacon, _sites().get(beacon.site), request.headers.get("User-Agent", ""),
+                    opted_out=_opted_out(), secret_key=_secret_key())
     except InvalidEvent as exc:
         return _error(str(exc))
-    hit = Hit(
-        site_id=site.id,
-        site_host=site.host,
-        visitor_key=beacon.visitor,
-        ts=utcnow(),
-        pageview=beacon.event == "pageview",
-        url=beacon.url,
-        referrer=beacon.referrer,
-        title=beacon.title,
-        width=beacon.width,
-        device_type=agent.device_type,
-        browser=agent.browser,
-        os=agent.os,
-        identities=identities,
-    )
+    if hit is None:
+        return _accepted()
     return _store([hit]) or _accepted()
 
 
@@ -170,33 +139,22 @@ def pixel():
     """<noscript> page views; the visitor is a daily-rotating hash (no storage without JavaScript)."""
     args = request.args
     try:
-        site_ref = check_site(args.get("site"))
-        # Without a url parameter the embedding page itself (the Referer header) is the page.
-        url = check_url(args.get("url") or request.headers.get("Referer"))
-        referrer = check_referrer(args.get("referrer") or args.get("ref"))
+        beacon = Beacon(
+            site=check_site(args.get("site")),
+            event="pageview",
+            # Without a url parameter the embedding page itself (the Referer header) is the page.
+            url=check_url(args.get("url") or request.headers.get("Referer")),
+            referrer=check_referrer(args.get("referrer") or args.get("ref")),
+            visitor=None,  # no storage without JavaScript: the anonymous daily visitor
+        )
     except InvalidEvent as exc:
         response = _error(str(exc))
         response.headers["Cache-Control"] = NO_STORE
         return response
-    user_agent = request.headers.get("User-Agent", "")[:USER_AGENT_LENGTH]
-    agent = parse_agent(user_agent)
-    site = _sites().get(site_ref)
-    if agent.is_bot or site is None or _opted_out(site):
+    hit = admit(beacon, _sites().get(beacon.site), request.headers.get("User-Agent", ""),
+                opted_out=_opted_out(), secret_key=_secret_key(), ip=request.remote_addr)
+    if hit is None:
         return _pixel()
-    now = utcnow()
-    hit = Hit(
-        site_id=site.id,
-        site_host=site.host,
-        visitor_key=anonymous_visitor(
-            current_app.config["TRACKER"].secret_key, site.id, now.date(), user_agent, request.remote_addr
-        ),
-        ts=now,
-        url=url,
-        referrer=referrer,
-        device_type=agent.device_type,
-        browser=agent.browser,
-        os=agent.os,
-    )
     failed = _store([hit])
     if failed is not None:
         failed.headers["Cache-Control"] = NO_STORE
@@ -219,7 +177,7 @@ def events():
     items = data["events"]
     if len(items) > MAX_EVENTS:
         return _error(f"Send at most {MAX_EVENTS} events per request.", 413)
-    secret = current_app.config["TRACKER"].secret_key
+    secret = _secret_key()
     hits: list[Hit] = []
     rejected: list[dict] = []
     accepted = 0
@@ -246,23 +204,5 @@ def _api_hit(item: object, secret: str) -> Hit | None:
     site = _sites().get(beacon.site)
     if site is None:
         raise InvalidEvent(f"Unknown site {beacon.site!r}.")
-    user_agent = beacon.user_agent or ""
-    agent = parse_agent(user_agent) if user_agent else None
-    if agent is not None and agent.is_bot:
-        return None
-    visitor = beacon.visitor or anonymous_visitor(secret, site.id, beacon.ts.date(), user_agent, beacon.ip)
-    return Hit(
-        site_id=site.id,
-        site_host=site.host,
-        visitor_key=visitor,
-        ts=beacon.ts,
-        pageview=beacon.event == "pageview",
-        url=beacon.url,
-        referrer=beacon.referrer,
-        title=beacon.title,
-        width=beacon.width,
-        device_type=agent.device_type if agent else None,
-        browser=agent.browser if agent else None,
-        os=agent.os if agent else None,
-        identities=_identities(beacon, site),
-    )
+    # A server's events carry no Do-Not-Track: the store decided when it sent them.
+    return admit(beacon, site, beacon.user_agent, secret_key=secret, ip=beacon.ip)
