@@ -51,7 +51,7 @@ HALF_LIFE_SECONDS = 7 * 24 * 3600
 ORDER_SCALE = 10_000
 
 
-class Touch(NamedTuple):
+class TimedTouch(NamedTuple):
     """A session that may take credit: when it started, and whether it was a direct visit.
 
     (A named tuple: a report makes one per touch of every order, and tuples are cheap.)
@@ -136,7 +136,7 @@ def _order_units(model: AttributionModel, n: int) -> tuple[int, ...]:
     return tuple(allocate_ints(ORDER_SCALE, model_weights(model, [0] * n, [False] * n)))
 
 
-def split(model: str, touches: Sequence[Touch], order_at: datetime, amount: int) -> list[int]:
+def split(model: str, touches: Sequence[TimedTouch], order_at: datetime, amount: int) -> list[int]:
     """The integer part of `amount` each touch receives under `model` (the whole amount for
     full_impact)."""
     if model_of(model) is AttributionModel.FULL_IMPACT:
@@ -144,12 +144,12 @@ def split(model: str, touches: Sequence[Touch], order_at: datetime, amount: int)
     return allocate_ints(amount, int_weights(model, touches, order_at))
 
 
-def int_weights(model: str, touches: Sequence[Touch], order_at: datetime) -> list[int]:
+def int_weights(model: str, touches: Sequence[TimedTouch], order_at: datetime) -> list[int]:
     """model_weights() of touches given by their start times."""
     return model_weights(model, [age_seconds(order_at - t.at) for t in touches], [t.direct for t in touches])
 
 
-def weights(model: str, touches: Sequence[Touch], order_at: datetime) -> list[Fraction]:
+def weights(model: str, touches: Sequence[TimedTouch], order_at: datetime) -> list[Fraction]:
     """Each touch's share of the order; the shares sum to 1 (1 each for full_impact)."""
     raw = int_weights(model, touches, order_at)
     if model_of(model) is AttributionModel.FULL_IMPACT:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, literal_column, select, type_coerce, union
 from sqlalchemy.orm import Session, aliased
 
-from reports.attribution import ORDER_SCALE, AttributionModel, Touch, age_seconds, credit_parts
+from reports.attribution import ORDER_SCALE, AttributionModel, TimedTouch, age_seconds, credit_parts
 from tracker.days import local_day
 from tracker.models import Order, Refund, Site, TrackedSession, Visitor
 from tracker.sales import COUNTED_STATUSES, counted_sql, customer_key, customer_sql, net_minor, net_sql
@@ -47,7 +47,7 @@ class CreditedOrder:
     day: date
     net_minor: int
     is_new: bool
-    touches: list[tuple[Touch, Key]]  # in time order; empty means unattributed
+    touches: list[tuple[TimedTouch, Key]]  # in time order; empty means unattributed
 
 
 
@@ -118,7 +118,7 @@ def _landing_touches(site: Site, orders: dict[int, CreditedOrder], fallback: dic
     for oid, (landing, referrer) in fallback.items():
         order = orders[oid]
         t = touch_from(landing, referrer, site.domain)
-        order.touches.append((Touch(order.at, t.source == DIRECT), t.key))
+        order.touches.append((TimedTouch(order.at, t.source == DIRECT), t.key))
 
 
 def driver_style(sql: str) -> str:
@@ -194,7 +194,7 @@ def _credited_orders_joined(
             touches = order.touches
         if row[5] is not None:
             key = row[6:]  # channel, source, medium, campaign, content, term
-            touches.append((Touch(row[5], key[1] == DIRECT), key))
+            touches.append((TimedTouch(row[5], key[1] == DIRECT), key))
     landing_fallback(session, site, orders)
     return list(orders.values())
 
@@ -322,7 +322,7 @@ def _attach_touches(
         if order is None or at < order.at - window:
             continue
         key = (channel, source, medium, campaign, content, term)
-        order.touches.append((Touch(at, source == DIRECT), key))
+        order.touches.append((TimedTouch(at, source == DIRECT), key))
 
 
 def _mark_new_customers(session: Session, site: Site, orders: dict[int, CreditedOrder]) -> None:

@@ -196,7 +196,7 @@ class Pageview(Base):
     __table_args__ = (Index(None, "site_id", "ts"),)
 
 
-class RawHit(Base):
+class WaitingHit(Base):
     """A page view as acknowledged, before sessionisation: appended in one commit per batch, then
     moved into visitors, sessions and page views (and deleted) by whichever collector claims it.
     No foreign key: the append must not lock the site row; hits of a deleted site are dropped."""

@@ -13,7 +13,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from tracker.collect.eventloop import parse_page_view
+from tracker.collect.eventloop import parse_collect_request
 from tracker.collect.writer import drain
 from tracker.db import get_engine
 from tracker.models import Pageview, TrackedSession
@@ -38,14 +38,14 @@ BODY = b'{"site":"S","url":"https://shop.example/","visitor":"v1","event":"pagev
 
 
 def test_a_plain_page_view_is_read_with_what_the_collector_needs():
-    view = parse_page_view(request(BODY, f"User-Agent: {PHONE}", "DNT: 1", "sec-gpc: 1"))
+    view = parse_collect_request(request(BODY, f"User-Agent: {PHONE}", "DNT: 1", "sec-gpc: 1"))
     assert view is not None
     assert (view.body, view.user_agent, view.dnt, view.gpc, view.close) == (BODY, PHONE, "1", "1", False)
-    assert parse_page_view(request(BODY, "Connection: close")).close is True
-    assert parse_page_view(request(BODY, "connection: Keep-Alive")).close is False
+    assert parse_collect_request(request(BODY, "Connection: close")).close is True
+    assert parse_collect_request(request(BODY, "connection: Keep-Alive")).close is False
     # Header values are ISO-8859-1 on the wire, as WSGI hands them to the app.
-    assert parse_page_view(request(BODY, "User-Agent: Caf\xe9")).user_agent == "Caf\xe9"
-    assert parse_page_view(request(b"")).body == b""
+    assert parse_collect_request(request(BODY, "User-Agent: Caf\xe9")).user_agent == "Caf\xe9"
+    assert parse_collect_request(request(b"")).body == b""
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,7 @@ def test_a_plain_page_view_is_read_with_what_the_collector_needs():
     ],
 )
 def test_anything_less_plain_goes_to_the_full_parser(data):
-    assert parse_page_view(data) is None
+    assert parse_collect_request(data) is None
 
 
 # --- the served worker --------------------------------------------------------------------------

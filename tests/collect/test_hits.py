@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from tracker.collect.hits import Hit
 from tracker.collect.sessionise import append, drain, write
 from tracker.db import get_engine
-from tracker.models import Pageview, RawHit, TrackedSession, Visitor
+from tracker.models import Pageview, TrackedSession, Visitor, WaitingHit
 
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 SMS = "https://shop.example/?utm_source=attentive&utm_medium=sms&utm_campaign=vip"
@@ -57,7 +57,7 @@ def sessions_of(session, key):
 
 def waiting(session):
     session.rollback()
-    return session.scalar(select(func.count()).select_from(RawHit))
+    return session.scalar(select(func.count()).select_from(WaitingHit))
 
 
 def test_waiting_hits_become_the_sessions_a_direct_write_makes(app, session, site):

@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select, type_coerce
 from reports.links import expected_links, link_visits
 from tracker.collect.sessionise import append, drain
 from tracker.db import UTCDateTime, get_engine
-from tracker.models import STARTED_DAY, VISIT_DAYS, VISIT_LINKS, RawHit, TrackedSession, Visitor
+from tracker.models import STARTED_DAY, VISIT_DAYS, VISIT_LINKS, TrackedSession, Visitor, WaitingHit
 
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 IPHONE = (
@@ -104,7 +104,7 @@ class Collector:
             patch.setattr("tracker.collect.writer.write", append)
             self.one_at_a_time(views)
         with engine.connect() as conn:
-            assert conn.scalar(select(func.count()).select_from(RawHit)) == len(views)
+            assert conn.scalar(select(func.count()).select_from(WaitingHit)) == len(views)
         assert drain(engine) == len(views)  # fewer than a claim's limit: one batch
 
     def one_request(self, views):

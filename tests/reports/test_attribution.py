@@ -7,14 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reports.attribution import MODELS, ORDER_SCALE, SPLIT_MODELS, Touch, allocate, split, weights
+from reports.attribution import MODELS, ORDER_SCALE, SPLIT_MODELS, TimedTouch, allocate, split, weights
 from reports.credit import UNATTRIBUTED_KEY, CreditedOrder, credit_rows
 
 ORDER_AT = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
 
-def path(*days_before: float, direct: tuple[int, ...] = ()) -> list[Touch]:
-    return [Touch(ORDER_AT - timedelta(days=d), i in direct) for i, d in enumerate(days_before)]
+def path(*days_before: float, direct: tuple[int, ...] = ()) -> list[TimedTouch]:
+    return [TimedTouch(ORDER_AT - timedelta(days=d), i in direct) for i, d in enumerate(days_before)]
 
 
 @pytest.mark.parametrize(
@@ -32,8 +32,8 @@ def path(*days_before: float, direct: tuple[int, ...] = ()) -> list[Touch]:
         ("position_based", path(5, 3, 1), [3600, 1800, 3600]),
         ("position_based", path(9, 5, 3, 1), [3600, 900, 900, 3600]),
         # 2^(-age/7 days): 10 days, 23 hours and 10 minutes before the order.
-        ("time_decay", [Touch(ORDER_AT - timedelta(days=10)), Touch(ORDER_AT - timedelta(hours=23)),
-                        Touch(ORDER_AT - timedelta(minutes=10))], [1466, 3590, 3944]),
+        ("time_decay", [TimedTouch(ORDER_AT - timedelta(days=10)), TimedTouch(ORDER_AT - timedelta(hours=23)),
+                        TimedTouch(ORDER_AT - timedelta(minutes=10))], [1466, 3590, 3944]),
         ("time_decay", path(7, 0), [3000, 6000]),  # one half-life older: half the weight
         ("full_impact", path(9, 3, 1), [9000, 9000, 9000]),
     ],
@@ -90,7 +90,7 @@ def test_random_histories_reconcile(history, dims):
     for i, (net, new, touches) in enumerate(history):
         ordered = sorted(touches, key=lambda t: -t[0])
         orders.append(CreditedOrder(i, ORDER_AT, ORDER_AT.date(), net, new, [
-            (Touch(ORDER_AT - timedelta(days=age), key[1] == "(direct)"), key) for age, key in ordered
+            (TimedTouch(ORDER_AT - timedelta(days=age), key[1] == "(direct)"), key) for age, key in ordered
         ]))
     net = sum(o.net_minor for o in orders)
     project = lambda _order, key: tuple(key[i] for i in dims)  # noqa: E731

@@ -5,13 +5,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from tracker.cli import main
-from tracker.models import RawHit, TrackedSession
+from tracker.models import TrackedSession, WaitingHit
 
 
 def test_build_sessionises_waiting_hits(runner, session, site):
     yesterday = datetime.now(UTC) - timedelta(days=1)
     session.add(
-        RawHit(
+        WaitingHit(
             site_id=site.id,
             visitor_key="waiting-visitor",
             ts=yesterday,
@@ -26,4 +26,4 @@ def test_build_sessionises_waiting_hits(runner, session, site):
     assert result.exit_code == 0, result.output
     rows = session.execute(select(TrackedSession.utm_source, TrackedSession.utm_campaign)).all()
     assert rows == [("postscript", "winback")]
-    assert session.scalar(select(func.count()).select_from(RawHit)) == 0
+    assert session.scalar(select(func.count()).select_from(WaitingHit)) == 0

@@ -49,7 +49,10 @@ OVERLOADED = StoreUnavailable("Too many page views are waiting for the database.
 TIMED_OUT = StoreUnavailable("The database did not answer in time.")
 
 
-class PageView:
+class CollectRequest:
+    """One complete, plain `POST /collect` as read off the socket: its body and the headers the
+    collector reads (the page view itself is parsed by the one door, tracker.collect.intake)."""
+
     __slots__ = ("body", "user_agent", "dnt", "gpc", "close")
 
     def __init__(self, body: bytes, user_agent: str, dnt: str | None, gpc: str | None, close: bool):
@@ -60,7 +63,7 @@ class PageView:
         self.close = close
 
 
-def parse_page_view(data: bytes) -> PageView | None:
+def parse_collect_request(data: bytes) -> CollectRequest | None:
     """`data` as exactly one complete `POST /collect` HTTP/1.1 request, or None (not that, or not
     simple: whoever reads it in full decides)."""
     end = data.find(b"\r\n\r\n")
@@ -91,7 +94,7 @@ def parse_page_view(data: bytes) -> PageView | None:
     if connection not in (b"keep-alive", b"close"):
         return None
     dnt, gpc = seen.get(b"dnt"), seen.get(b"sec-gpc")
-    return PageView(
+    return CollectRequest(
         body,
         seen.get(b"user-agent", b"").decode("latin-1"),
         dnt.decode("latin-1") if dnt is not None else None,
@@ -161,7 +164,7 @@ class CollectorWorker(ThreadWorker):
             return self.drop(conn)
         if not data:  # the client closed its connection
             return self.drop(conn)
-        view = parse_page_view(data)
+        view = parse_collect_request(data)
         if view is None:
             return self.to_pool(conn, data)
         try:

@@ -31,8 +31,11 @@ SQLITE_CHUNK = 500
 LINK_COLUMNS = tuple(VISIT_LINKS)
 
 
-class LatestSession:
-    __slots__ = ("id", "visitor_id", "started_at", "last_seen_at", "landing_url")
+class OpenSession:
+    """A session a batch may extend: a visitor's latest stored one (id set) or one the batch is
+    creating (id None), with the page views the batch adds to it."""
+
+    __slots__ = ("id", "visitor_id", "started_at", "last_seen_at", "landing_url", "added", "hits")
 
     def __init__(self, id, visitor_id, started_at, last_seen_at, landing_url):
         self.id = id
@@ -40,6 +43,8 @@ class LatestSession:
         self.started_at = started_at
         self.last_seen_at = last_seen_at
         self.landing_url = landing_url
+        self.added = 0
+        self.hits: list = []
 
 
 def for_connection(dbapi_connection, dialect: str):
@@ -91,7 +96,7 @@ class PostgresRows:
     def _unnest(types: tuple[str, ...]) -> str:
         return "unnest(" + ", ".join(f"%s::{t}[]" for t in types) + ")"
 
-    def prepare(self, visitors: list[tuple]) -> tuple[dict[tuple[int, str], int], dict[int, LatestSession]]:
+    def prepare(self, visitors: list[tuple]) -> tuple[dict[tuple[int, str], int], dict[int, OpenSession]]:
         """Upsert visitors (sorted by key, so concurrent batches lock them in one order) and read
         their latest sessions in a second statement, whose snapshot comes after those locks."""
         names = ", ".join(VISITOR_COLUMNS)
@@ -118,7 +123,7 @@ class PostgresRows:
                 columns[:2],
             )
         ids = {(site_id, key): id_ for id_, site_id, key in self.cursor.fetchall()}
-        latest = {row[1]: LatestSession(*row) for row in self.second.fetchall()}
+        latest = {row[1]: OpenSession(*row) for row in self.second.fetchall()}
         return ids, latest
 
     def finish(self, sessions: list[tuple], extended: list[tuple], pageviews: list[tuple], commit: bool):
@@ -182,7 +187,7 @@ class SqliteRows:
         self.connection = connection
         self.cursor = connection.cursor()
 
-    def prepare(self, visitors: list[tuple]) -> tuple[dict[tuple[int, str], int], dict[int, LatestSession]]:
+    def prepare(self, visitors: list[tuple]) -> tuple[dict[tuple[int, str], int], dict[int, OpenSession]]:
         names = ", ".join(VISITOR_COLUMNS)
         sql = (
             f"INSERT INTO visitors ({names}) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -202,8 +207,8 @@ class SqliteRows:
             ids[(site_id, key)] = self.cursor.fetchone()[0]
         return ids, self._latest(list(ids.values()))
 
-    def _latest(self, visitor_ids: list[int]) -> dict[int, LatestSession]:
-        found: dict[int, LatestSession] = {}
+    def _latest(self, visitor_ids: list[int]) -> dict[int, OpenSession]:
+        found: dict[int, OpenSession] = {}
         for start in range(0, len(visitor_ids), SQLITE_CHUNK):
             chunk = visitor_ids[start : start + SQLITE_CHUNK]
             marks = ", ".join("?" * len(chunk))
@@ -215,7 +220,7 @@ class SqliteRows:
             )
             # Two sessions starting at the same instant: the later id wins.
             for id_, visitor_id, started, seen, landing in self.cursor.fetchall():
-                found[visitor_id] = LatestSession(
+                found[visitor_id] = OpenSession(
                     id_, visitor_id, sqlite_parse(started), sqlite_parse(seen), landing
                 )
         return found

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from tracker.collect import hits as raw_hits
 from tracker.collect import rows
 from tracker.collect.hits import Hit
+from tracker.collect.rows import OpenSession
 from tracker.collect.sessions import continues, partition
 from tracker.models import Pageview, TrackedSession
 from tracker.people import link_identity
@@ -155,21 +156,6 @@ def _sqlite_writer_lock(engine: Engine):
 _LOCK_FILES: dict[tuple[int, str], int] = {}
 
 
-class _Open:
-    """A session as the batch sees it: a visitor's latest one, or one the batch is creating."""
-
-    __slots__ = ("id", "visitor_id", "started_at", "last_seen_at", "landing_url", "added", "hits")
-
-    def __init__(self, id, visitor_id, started_at, last_seen_at, landing_url):
-        self.id = id
-        self.visitor_id = visitor_id
-        self.started_at = started_at
-        self.last_seen_at = last_seen_at
-        self.landing_url = landing_url
-        self.added = 0
-        self.hits: list[Hit] = []
-
-
 def _session_values(landing_url, referrer, site_host, started_at, last_seen_at, count, device_type):
     touch = touch_from(landing_url, referrer, site_host)
     return {
@@ -259,17 +245,14 @@ class _Batch:
     def _sessionise(self, by_visitor: dict[int, list[Hit]], latest: dict, commit: bool) -> list:
         """Fast path for page views that extend or follow a visitor's latest session; returns
         the visitors whose page views arrived out of order (to rebuild)."""
-        created: list[_Open] = []
-        extended: list[_Open] = []
+        created: list[OpenSession] = []
+        extended: list[OpenSession] = []
         rebuild: list[tuple[int, list[Hit]]] = []
         for visitor_id, hits in by_visitor.items():
             if len(hits) > 1:
                 hits.sort(key=lambda h: h.ts)
-            known = latest.get(visitor_id)
-            current = None
-            if known is not None:
-                current = _Open(known.id, visitor_id, known.started_at, known.last_seen_at, known.landing_url)
-            plan: list[_Open] = []
+            current = latest.get(visitor_id)  # read for this batch: the batch may extend it
+            plan: list[OpenSession] = []
             for hit in hits:
                 joins = False
                 if current is not None:
@@ -279,7 +262,7 @@ class _Batch:
                     if joins is None:  # out of order: it lands inside or before known sessions
                         break
                 if not joins:
-                    current = _Open(None, visitor_id, hit.ts, hit.ts, hit.url)
+                    current = OpenSession(None, visitor_id, hit.ts, hit.ts, hit.url)
                     plan.append(current)
                 elif current.id is not None and not current.added:
                     plan.append(current)
@@ -337,7 +320,7 @@ class _Batch:
         if anchor is not None:
             query = query.where(SESSIONS.c.started_at >= anchor)
         old = self.conn.execute(query.order_by(SESSIONS.c.started_at, SESSIONS.c.id)).all()
-        views: list[_View] = []
+        views: list[_ResplitPageview] = []
         if old:
             rows = self.conn.execute(
                 select(
@@ -348,8 +331,8 @@ class _Batch:
                     PAGEVIEWS.c.session_id,
                 ).where(PAGEVIEWS.c.session_id.in_([row.id for row in old]))
             )
-            views = [_View(r.ts, r.url, r.referrer, r.id, r.session_id, None) for r in rows]
-        views.extend(_View(h.ts, h.url, h.referrer, None, None, h) for h in hits)
+            views = [_ResplitPageview(r.ts, r.url, r.referrer, r.id, r.session_id, None) for r in rows]
+        views.extend(_ResplitPageview(h.ts, h.url, h.referrer, None, None, h) for h in hits)
         views.sort(key=lambda v: (v.ts, v.id is None, v.id or 0))
         site_id, site_host = hits[0].site_id, hits[0].site_host
         groups = partition(views)
@@ -394,7 +377,7 @@ class _Batch:
             self.conn.execute(delete(SESSIONS).where(SESSIONS.c.id.in_(surplus)))
 
 
-class _View:
+class _ResplitPageview:
     """A page view during a rebuild: stored (id) or arriving (hit)."""
 
     __slots__ = ("ts", "url", "referrer", "id", "session_id", "hit", "new_session_id")

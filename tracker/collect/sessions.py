@@ -34,12 +34,14 @@ def continues(
     return ts - last_seen_at < SESSION_GAP
 
 
-class View(Protocol):
+class PageviewLike(Protocol):
+    """A page view as sessionising sees it (stored or arriving): when, and on which URL."""
+
     ts: datetime
     url: str | None
 
 
-def partition(views: Sequence[View]) -> list[list[int]]:
+def partition(views: Sequence[PageviewLike]) -> list[list[int]]:
     """Split page views sorted by time into sessions; returns lists of indexes into `views`."""
     sessions: list[list[int]] = []
     landing_signature = None
