@@ -8,6 +8,7 @@ COPY pyproject.toml README.md ./
 COPY tracker ./tracker
 COPY reports ./reports
 COPY migrations ./migrations
+COPY alembic.ini ./
 COPY js/dist ./js/dist
 RUN pip install --no-cache-dir -e . && mkdir -p /app/instance && chown tracker:tracker /app/instance
 
