@@ -7,7 +7,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reports.attribution import MODELS, ORDER_SCALE, SPLIT_MODELS, TimedTouch, allocate, split, weights
+from reports.attribution import (
+    MODELS,
+    ORDER_SCALE,
+    SPLIT_MODELS,
+    TimedTouch,
+    allocate,
+    allocate_ints,
+    credit_parts,
+    model_weights,
+    split,
+    weights,
+)
 from reports.credit import UNATTRIBUTED_KEY, CreditedOrder, credit_rows
 
 ORDER_AT = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -106,3 +117,20 @@ def test_random_histories_reconcile(history, dims):
         assert sum(r[2] for r in rows.values()) == ORDER_SCALE * sum(1 for o in orders if o.is_new)
         unattributed = tuple(UNATTRIBUTED_KEY[i] for i in dims)
         assert rows.get(unattributed, [0, 0, 0])[1] == sum(o.net_minor for o in orders if not o.touches)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(min_value=0, max_value=90 * 86400), st.booleans()),
+             min_size=1, max_size=8),
+    st.integers(min_value=0, max_value=10_000_000),
+)
+def test_the_builds_short_cuts_give_each_models_own_split(touches, net):
+    """credit_parts (what the nightly build and the live report call) gives, for every split model,
+    exactly the parts of the model's weights allocated in full."""
+    touches.sort(key=lambda t: -t[0])
+    ages, directs = [a for a, _ in touches], [d for _, d in touches]
+    for model in SPLIT_MODELS:
+        shares = model_weights(model, ages, directs)
+        assert credit_parts(model, ages, directs, net) == (allocate_ints(ORDER_SCALE, shares),
+                                                            allocate_ints(net, shares))
