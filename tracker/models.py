@@ -1,4 +1,4 @@
-"""The collector's data model: sites, visitors, sessions, page views, identities, orders, costs."""
+"""The data model: sites, visitors, sessions, page views, identities, orders, costs, webhooks, users."""
 
 from __future__ import annotations
 

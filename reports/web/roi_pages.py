@@ -7,9 +7,10 @@ from urllib.parse import urlencode
 
 from flask import Response, render_template, request, url_for
 
+from reports.attribution import MODELS
 from reports.auth import login_required
 from reports.csvsafe import write_rows
-from reports.roi import MODELS, parse_report_query, roi_report
+from reports.roi import parse_report_query, roi_report
 from reports.web import bp
 from reports.web.context import PRESETS, choose_site, preset_for, preset_range
 from reports.web.format import to_decimal
