@@ -402,17 +402,28 @@ def _add(row: list[int], units: int, revenue: int, is_new: bool) -> None:
     row[2] += units if is_new else 0
 
 
+def scan_columns(session: Session, start: datetime, end: datetime) -> tuple:
+    """The sessions' site and start columns to select [start, end) by. Over a long range a plain
+    table scan beats SQLite's index walk with a lookup per row: there a unary '+' keeps its planner
+    off the index."""
+    site_col, started_col = TrackedSession.site_id, TrackedSession.started_at
+    if session.get_bind().dialect.name == "sqlite" and end - start > SQLITE_SCAN_AFTER:
+        return unindexed(site_col), unindexed(started_col)
+    return site_col, started_col
+
+
+def sessions_started(session: Session, site: Site, start: datetime, end: datetime) -> tuple:
+    """The conditions for a site's sessions that started in [start, end) (see scan_columns)."""
+    site_col, started_col = scan_columns(session, start, end)
+    return site_col == site.id, started_col >= start, started_col < end
+
+
 def session_rows(
     session: Session, site: Site, start: datetime, end: datetime, dims: Sequence[str]
 ) -> tuple[dict[Key, tuple[int, int]], tuple[int, int]]:
     """Sessions and distinct visitors per row for sessions started in [start, end), and the totals."""
     cols = [SESSION_COLUMNS[d] for d in dims]
-    site_col, started_col = TrackedSession.site_id, TrackedSession.started_at
-    if session.get_bind().dialect.name == "sqlite" and end - start > SQLITE_SCAN_AFTER:
-        # Over a long range a plain table scan beats SQLite's index walk with a lookup per row;
-        # a unary '+' keeps the planner off the index.
-        site_col, started_col = unindexed(TrackedSession.site_id), unindexed(TrackedSession.started_at)
-    where = (site_col == site.id, started_col >= start, started_col < end)
+    where = sessions_started(session, site, start, end)
     if session.get_bind().dialect.name == "postgresql":
         return _session_rows_hashed(session, cols, where)
     counts = (func.count(), func.count(func.distinct(TrackedSession.visitor_id)))

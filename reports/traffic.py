@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from reports.bulk import bulk_insert
-from reports.credit import SESSION_COLUMNS, SQLITE_SCAN_AFTER, Key, unindexed
+from reports.credit import SESSION_COLUMNS, Key, scan_columns
 from reports.models import ReportSessions, ReportVisitors
 from tracker.days import range_bounds
 from tracker.db import UTCDateTime
@@ -115,11 +115,7 @@ def build_traffic(session: Session, site: Site, date_from: date, date_to: date) 
     for r in (ReportSessions, ReportVisitors):
         session.execute(delete(r).where(r.site_id == site.id, r.day >= date_from, r.day <= date_to))
     s = TrackedSession
-    site_col, started_col = s.site_id, s.started_at
-    if dialect == "sqlite" and end - start > SQLITE_SCAN_AFTER:
-        # Over a long range SQLite scans the table faster than it walks the index with a lookup
-        # per row; a unary '+' keeps its planner off the index.
-        site_col, started_col = unindexed(s.site_id), unindexed(s.started_at)
+    site_col, started_col = scan_columns(session, start, end)
     in_range = (site_col == site.id, started_col >= start, started_col < end)
     # The sessions are counted in the same pass as the visitors.
     if dialect == "postgresql":  # the sessions' visit links (linked by the build beforehand)
