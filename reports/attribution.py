@@ -14,7 +14,6 @@ from decimal import Decimal, localcontext
 from enum import StrEnum
 from fractions import Fraction
 from functools import cache
-from math import lcm
 from typing import NamedTuple
 
 
@@ -78,7 +77,7 @@ def model_weights(model: str, ages: Sequence[int], directs: Sequence[bool]) -> l
     """Each touch's share as a non-negative integer weight (touches in time order, each given by
     its age in whole seconds and whether it was direct). A share is a weight over their sum.
 
-    `full_impact` weighs every touch alike here; `split` gives each the whole order."""
+    `full_impact` weighs every touch alike here; the report gives each row it touches the whole order."""
     n = len(ages)
     if not isinstance(model, AttributionModel):
         model = model_of(model)
@@ -136,26 +135,10 @@ def _order_units(model: AttributionModel, n: int) -> tuple[int, ...]:
     return tuple(allocate_ints(ORDER_SCALE, model_weights(model, [0] * n, [False] * n)))
 
 
-def split(model: str, touches: Sequence[TimedTouch], order_at: datetime, amount: int) -> list[int]:
-    """The integer part of `amount` each touch receives under `model` (the whole amount for
-    full_impact)."""
-    if model_of(model) is AttributionModel.FULL_IMPACT:
-        return [amount] * len(touches)
-    return allocate_ints(amount, int_weights(model, touches, order_at))
 
 
-def int_weights(model: str, touches: Sequence[TimedTouch], order_at: datetime) -> list[int]:
-    """model_weights() of touches given by their start times."""
-    return model_weights(model, [age_seconds(order_at - t.at) for t in touches], [t.direct for t in touches])
 
 
-def weights(model: str, touches: Sequence[TimedTouch], order_at: datetime) -> list[Fraction]:
-    """Each touch's share of the order; the shares sum to 1 (1 each for full_impact)."""
-    raw = int_weights(model, touches, order_at)
-    if model_of(model) is AttributionModel.FULL_IMPACT:
-        return [Fraction(1)] * len(raw)
-    total = sum(raw)
-    return [Fraction(w, total) for w in raw]
 
 
 @cache
@@ -191,9 +174,6 @@ def _decay_tables() -> tuple[list[int], list[int]]:
     return high, low
 
 
-def decay_weights(ages: Sequence[timedelta]) -> list[int]:
-    """Integer weights proportional to 2^(-age / 7 days), ages rounded to whole seconds."""
-    return decay_weights_seconds([age_seconds(age) for age in ages])
 
 
 def decay_weights_seconds(ages: Sequence[int]) -> list[int]:
@@ -207,12 +187,6 @@ def decay_weights_seconds(ages: Sequence[int]) -> list[int]:
     return [value << (oldest - halves) for halves, value in parts]
 
 
-def allocate(total: int, shares: Sequence[Fraction]) -> list[int]:
-    """Split an integer amount by shares; parts sum to `total` exactly (see allocate_ints)."""
-    if not shares:
-        return []
-    common = lcm(*(s.denominator for s in shares))
-    return allocate_ints(total, [s.numerator * (common // s.denominator) for s in shares])
 
 
 def allocate_ints(total: int, weights: Sequence[int]) -> list[int]:

@@ -1,7 +1,6 @@
 """The models alone: who gets what share of one order, and exact splits in minor units."""
 
 from datetime import UTC, datetime, timedelta
-from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -12,12 +11,11 @@ from reports.attribution import (
     ORDER_SCALE,
     SPLIT_MODELS,
     TimedTouch,
-    allocate,
+    age_seconds,
     allocate_ints,
     credit_parts,
+    model_of,
     model_weights,
-    split,
-    weights,
 )
 from reports.credit import UNATTRIBUTED_KEY, CreditedOrder, credit_rows
 
@@ -50,32 +48,40 @@ def path(*days_before: float, direct: tuple[int, ...] = ()) -> list[TimedTouch]:
     ],
 )
 def test_split_gives_each_touch_its_share(model, touches, expected):
-    assert split(model, touches, ORDER_AT, 9000) == expected
+    """Each touch in a row of its own: the row's revenue is the touch's share of a 90.00 order."""
+    keys = [(f"touch {i}",) * 6 for i in range(len(touches))]
+    order = CreditedOrder(1, ORDER_AT, ORDER_AT.date(), 9000, False, list(zip(touches, keys, strict=True)))
+    rows = credit_rows([order], model, lambda _order, key: key)
+    assert [rows.get(key, [0, 0, 0])[1] for key in keys] == expected
 
 
 @pytest.mark.parametrize(
-    ("total", "shares", "expected"),
+    ("total", "weights", "expected"),
     [
-        (100, [Fraction(1, 3)] * 3, [34, 33, 33]),  # the leftover cent goes to the earliest
-        (1, [Fraction(1, 2)] * 2, [1, 0]),
-        (0, [Fraction(1, 2)] * 2, [0, 0]),
-        (1001, [Fraction(2, 5), Fraction(1, 5), Fraction(2, 5)], [401, 200, 400]),
-        (7, [Fraction(1, 7)] * 7, [1] * 7),
+        (100, [1, 1, 1], [34, 33, 33]),  # the leftover cent goes to the earliest
+        (1, [1, 1], [1, 0]),
+        (0, [1, 1], [0, 0]),
+        (1001, [2, 1, 2], [401, 200, 400]),
+        (7, [1] * 7, [1] * 7),
+        (100, [3, 0, 1], [75, 0, 25]),
     ],
 )
-def test_allocate_is_exact_and_deterministic(total, shares, expected):
-    assert allocate(total, shares) == expected
-    assert sum(allocate(total, shares)) == total
+def test_allocate_is_exact_and_deterministic(total, weights, expected):
+    assert allocate_ints(total, weights) == expected
+    assert sum(allocate_ints(total, weights)) == total
 
 
 @pytest.mark.parametrize("model", SPLIT_MODELS)
-def test_weights_sum_to_one(model):
-    assert sum(weights(model, path(20, 9, 3, 1, 0.01, direct=(1,)), ORDER_AT)) == 1
+def test_each_model_gives_out_the_whole_order(model):
+    touches = path(20, 9, 3, 1, 0.01, direct=(1,))
+    ages = [age_seconds(ORDER_AT - t.at) for t in touches]
+    units, revenue = credit_parts(model, ages, [t.direct for t in touches], 12345)
+    assert (sum(units), sum(revenue)) == (ORDER_SCALE, 12345)
 
 
 def test_unknown_model_is_refused():
     with pytest.raises(ValueError, match="Unknown attribution model"):
-        weights("last_touch", path(1), ORDER_AT)
+        model_of("last_touch")
 
 
 KEYS = [("SMS", "attentive", "sms", "welcome", "10off", "vip"),
