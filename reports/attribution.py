@@ -74,8 +74,10 @@ def age_seconds(age: timedelta) -> int:
 
 
 def model_weights(model: str, ages: Sequence[int], directs: Sequence[bool]) -> list[int]:
-    """Each touch's share as a non-negative integer weight (touches in time order, each given by
-    its age in whole seconds and whether it was direct). A share is a weight over their sum.
+    """The definition of each model: every touch's share as a non-negative integer weight (touches
+    in time order, each given by its age in whole seconds and whether it was direct); a share is a
+    weight over their sum. add_credit() computes exactly these shares, allocated in full
+    (tests/reports/test_attribution.py holds it to them).
 
     `full_impact` weighs every touch alike here; the report gives each row it touches the whole order."""
     n = len(ages)
@@ -83,8 +85,12 @@ def model_weights(model: str, ages: Sequence[int], directs: Sequence[bool]) -> l
         model = model_of(model)
     if n == 0:
         return []
-    chosen = _chosen_touch(model, directs)
-    if chosen is not None:
+    if model is AttributionModel.LAST_CLICK:
+        return [0] * (n - 1) + [1]
+    if model is AttributionModel.FIRST_CLICK:
+        return [1] + [0] * (n - 1)
+    if model is AttributionModel.LAST_NON_DIRECT:
+        chosen = last_non_direct(directs)
         return [1 if i == chosen else 0 for i in range(n)]
     if model is AttributionModel.POSITION_BASED:
         return list(_position_weights(n))
@@ -93,52 +99,84 @@ def model_weights(model: str, ages: Sequence[int], directs: Sequence[bool]) -> l
     return [1] * n  # linear, full_impact
 
 
-def _chosen_touch(model: AttributionModel, directs: Sequence[bool]) -> int | None:
-    """The one touch that takes the whole order under a single-touch model (None for the others):
-    the last, the first, or the last that was not direct (the last when all were)."""
+def last_non_direct(directs: Sequence[bool]) -> int:
+    """The last touch that was not a direct visit (the last touch when all were)."""
     n = len(directs)
-    if model is AttributionModel.LAST_CLICK:
-        return n - 1
-    if model is AttributionModel.FIRST_CLICK:
-        return 0
-    if model is AttributionModel.LAST_NON_DIRECT:
-        return next((i for i in range(n - 1, -1, -1) if not directs[i]), n - 1)
-    return None
+    return next((i for i in range(n - 1, -1, -1) if not directs[i]), n - 1)
+
+
+# Every split model's credit of an order, side by side in one row per touch: for each model (in
+# SPLIT_MODELS order, from its offset) orders and new customers in 1/ORDER_SCALE and revenue in
+# minor units: (units, revenue, new).
+MODEL_OFFSETS = {model: 3 * index for index, model in enumerate(SPLIT_MODELS)}
+CREDIT_WIDTH = 3 * len(SPLIT_MODELS)
+_LAST, _NON_DIRECT, _FIRST, _LINEAR, _POSITION, _DECAY = (
+    MODEL_OFFSETS[m] for m in (
+        AttributionModel.LAST_CLICK, AttributionModel.LAST_NON_DIRECT, AttributionModel.FIRST_CLICK,
+        AttributionModel.LINEAR, AttributionModel.POSITION_BASED, AttributionModel.TIME_DECAY,
+    )
+)
+
+
+def add_credit(rows: Sequence[list[int]], ages: Sequence[int], directs: Sequence[bool], net_minor: int,
+               new: bool) -> None:
+    """The one split: add one order's credit under every split model to the rows of its touches
+    (touches in time order, rows CREDIT_WIDTH wide; touches may share a row). The nightly build
+    adds tens of thousands of orders a night into its rollup rows, so each model's parts are
+    written out here rather than computed generically (the same parts as model_weights() allocated
+    in full by allocate_ints())."""
+    n = len(rows)
+    scale = ORDER_SCALE
+    new_units = scale if new else 0
+    for at, row in ((_LAST, rows[-1]), (_FIRST, rows[0]), (_NON_DIRECT, rows[last_non_direct(directs)])):
+        row[at] += scale
+        row[at + 1] += net_minor
+        row[at + 2] += new_units
+    lin_u, lin_m = _equal(scale, n), _equal(net_minor, n)
+    if n <= 2:
+        pos_u, pos_m = lin_u, lin_m
+    else:
+        pos_u, pos_m = _position_units(n), allocate_ints(net_minor, _position_weights(n))
+    weights = decay_weights_seconds(ages)
+    dec_u, dec_m = allocate_ints(scale, weights), allocate_ints(net_minor, weights)
+    for row, lu, lm, pu, pm, du, dm in zip(rows, lin_u, lin_m, pos_u, pos_m, dec_u, dec_m):  # noqa: B905
+        row[_LINEAR] += lu
+        row[_LINEAR + 1] += lm
+        row[_POSITION] += pu
+        row[_POSITION + 1] += pm
+        row[_DECAY] += du
+        row[_DECAY + 1] += dm
+        if new:
+            row[_LINEAR + 2] += lu
+            row[_POSITION + 2] += pu
+            row[_DECAY + 2] += du
 
 
 def credit_parts(
     model: str, ages: Sequence[int], directs: Sequence[bool], net_minor: int
 ) -> tuple[list[int], list[int]]:
-    """What each touch receives of one order under a split model: (orders in 1/ORDER_SCALE,
-    revenue in minor units); each list adds up to the whole. The nightly build calls this for
-    tens of thousands of orders, so the single-touch models and the order units (which depend
-    only on the number of touches) take short cuts to the same parts as model_weights() and
-    allocate_ints() give."""
+    """What each touch receives of one order under a split model, as add_credit() gives it:
+    (orders in 1/ORDER_SCALE, revenue in minor units); each list adds up to the whole."""
     if not isinstance(model, AttributionModel):
         model = model_of(model)
-    n = len(ages)
-    chosen = _chosen_touch(model, directs) if n else None
-    if chosen is not None:
-        units, revenue = [0] * n, [0] * n
-        units[chosen], revenue[chosen] = ORDER_SCALE, net_minor
-        return units, revenue
-    if model is AttributionModel.TIME_DECAY:
-        shares = decay_weights_seconds(ages)
-        return allocate_ints(ORDER_SCALE, shares), allocate_ints(net_minor, shares)
-    shares = _position_weights(n) if model is AttributionModel.POSITION_BASED else (1,) * n
-    return list(_order_units(model, n)), allocate_ints(net_minor, shares)
+    if not ages:
+        return [], []
+    rows = [[0] * CREDIT_WIDTH for _ in ages]
+    add_credit(rows, ages, directs, net_minor, False)
+    at = MODEL_OFFSETS[model]
+    return [row[at] for row in rows], [row[at + 1] for row in rows]
+
+
+def _equal(total: int, n: int) -> list[int]:
+    """allocate_ints(total, [1] * n): the units left over go to the earliest touches."""
+    whole, left = divmod(total, n)
+    return [whole + 1] * left + [whole] * (n - left)
 
 
 @cache
-def _order_units(model: AttributionModel, n: int) -> tuple[int, ...]:
-    """One order in 1/ORDER_SCALE split over n touches by a model whose shares depend on n alone."""
-    return tuple(allocate_ints(ORDER_SCALE, model_weights(model, [0] * n, [False] * n)))
-
-
-
-
-
-
+def _position_units(n: int) -> list[int]:
+    """position_based's split of one order (in 1/ORDER_SCALE) over n touches."""
+    return allocate_ints(ORDER_SCALE, _position_weights(n))
 
 
 @cache

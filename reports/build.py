@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from reports import credit, links, traffic
-from reports.attribution import ORDER_SCALE, SPLIT_MODELS, credit_parts
+from reports.attribution import CREDIT_WIDTH, ORDER_SCALE, SPLIT_MODELS, add_credit
 from reports.bulk import bulk_insert
 from reports.credit import UNATTRIBUTED_KEY
 from reports.models import ReportBuild, ReportRollup
@@ -29,7 +29,7 @@ from tracker.touch import DIMENSIONS
 
 # Days attributed per pass: one set of queries and one commit per chunk.
 CHUNK_DAYS = 92
-# Per model, in SPLIT_MODELS order: orders and new customers in 1/ORDER_SCALE, revenue in minor units.
+# A rollup row's credit columns, in the order of reports.attribution's credit rows.
 MODEL_FIELDS = tuple(f"{kind}_{model}" for model in SPLIT_MODELS for kind in ("units", "revenue", "new"))
 ROLLUP_FIELDS = ("site_id", "day", "lookback", *DIMENSIONS, *MODEL_FIELDS)
 
@@ -121,11 +121,10 @@ def _rollup_records(site_id: int, orders: Iterable[credit.PlainOrder]) -> list[t
     Tens of thousands of orders a night pass through here: an order whose touches all share one
     key (most of them) gives it everything under every model, summed once and copied to each
     model's columns; the others are split by each model (reports.attribution)."""
-    width = len(MODEL_FIELDS)
+    width = CREDIT_WIDTH
     whole: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
     cells: dict[tuple, list[int]] = {}
     scale = ORDER_SCALE
-    models = [(3 * index, model) for index, model in enumerate(SPLIT_MODELS)]
 
     for day, net_minor, new, touches in orders:
         n = len(touches)
@@ -143,16 +142,7 @@ def _rollup_records(site_id: int, orders: Iterable[credit.PlainOrder]) -> list[t
             if row is None:
                 row = cells[cell] = [0] * width
             rows.append(row)
-        ages = [t[0] for t in touches]
-        directs = [t[1] for t in touches]
-        for at, model in models:
-            units, revenue = credit_parts(model, ages, directs, net_minor)
-            for row, unit, part in zip(rows, units, revenue):  # noqa: B905 (one part per touch)
-                if unit or part:
-                    row[at] += unit
-                    row[at + 1] += part
-                    if new:
-                        row[at + 2] += unit
+        add_credit(rows, [t[0] for t in touches], [t[1] for t in touches], net_minor, new)
     for cell, total in whole.items():
         row = cells.get(cell)
         if row is None:
