@@ -17,10 +17,8 @@ from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    Date,
     bindparam,
     case,
-    cast,
     delete,
     func,
     insert,
@@ -68,12 +66,10 @@ def _offset_minutes(tz: ZoneInfo, at: datetime) -> int:
     return int(at.astimezone(tz).utcoffset().total_seconds() // 60)
 
 
-def local_date(dialect: str, column, tz: ZoneInfo, start: datetime, end: datetime):
-    """SQL for the local date of a UTC timestamp column, valid for instants in [start, end)."""
-    if dialect == "postgresql":
-        zone = tz.key.replace("'", "''")
-        return cast(func.timezone(literal_column(f"'{zone}'"), column), Date)
-    # SQLite knows no time zones: shift by the UTC offset, changing it at each transition.
+def sqlite_local_date(column, tz: ZoneInfo, start: datetime, end: datetime):
+    """SQLite's SQL for the local date of a UTC timestamp column, valid for instants in [start, end)
+    (PostgreSQL reads the days stored with the visit links instead). SQLite knows no time zones:
+    shift by the UTC offset, changing it at each transition."""
     segments: list[tuple[datetime, int]] = []  # (instant the offset ends, offset in minutes)
     at, offset = start, _offset_minutes(tz, start)
     step = timedelta(hours=6)
@@ -132,7 +128,7 @@ def build_traffic(session: Session, site: Site, date_from: date, date_to: date) 
     visits = [site_col == site.id, started_col >= history, started_col < end]
     if first_visit < start:
         visits.append(s.visitor_id.in_(select(s.visitor_id).where(*in_range)))
-    day = local_date(dialect, s.started_at, tz, history, end).label("day")
+    day = sqlite_local_date(s.started_at, tz, history, end).label("day")
     _levels_in_python(session, site, date_from, day, visits)
 
 
