@@ -5,12 +5,13 @@ the collector's throughput and the nightly build and JSON report, on SQLite and 
     .venv/bin/python bench/against.py --other ../before [--what collector,report]
         [--backends sqlite,postgresql] [--seconds 8] [--rounds 3] [--sessions 300000] [--trials 3]
 
-Each figure is measured for both trees in turns (A B A B ...), so a slow or fast phase of the
-machine weighs on both alike, and is printed with the ratio this/other. The collector: each tree's
-`tracker serve` settings (`tracker.server.options`) under wrk, as bench/collector.py loads it. The
-report: one demo database (written by this tree; the schema is the same), then each tree's
-`tracker reports build` over the whole range, and each tree's median latency of
-`GET /api/reports/roi` over bench/report.py's varied ranges. Figures only, no assertions.
+Each figure is measured for both trees in turns (A B, then B A for the report), so a slow or fast
+phase of the machine weighs on both alike, and is printed with the ratio this/other. The
+collector: each tree's `tracker serve` settings (`tracker.server.options`) under wrk, as
+bench/collector.py loads it. The report: one demo database (written by this tree; the schema is
+the same), then each tree's `tracker reports build` over the whole range, and each tree's median
+latency of `GET /api/reports/roi` over bench/report.py's varied ranges. Figures only, no
+assertions.
 """
 
 from __future__ import annotations
@@ -118,13 +119,16 @@ def compare_report(backend: str, other: Path, args, workdir: Path) -> None:
         builds: dict[str, list[float]] = {name: [] for name in trees}
         latency: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
         report_bench.run([*tracker, *build], envs["this"])  # the first build links every visit once
-        for _ in range(args.trials):
-            for name, tree in trees.items():
+        for trial in range(args.trials):
+            # Each trial swaps which tree goes first: what one tree's run leaves the database doing
+            # (PostgreSQL's autovacuum after a rewrite of the rollups) weighs on both alike.
+            order = list(trees.items()) if trial % 2 == 0 else list(trees.items())[::-1]
+            for name, tree in order:
                 started = time.perf_counter()
                 subprocess.run([*tracker, *build], env=envs[name], cwd=tree, check=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 builds[name].append(time.perf_counter() - started)
-            for name, tree in trees.items():
+            for name, tree in order:
                 for label, seconds in _latency(tree, envs[name], first, today).items():
                     latency[name].setdefault(label, []).append(seconds * 1000)
     finally:
