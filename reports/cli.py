@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
 import click
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from reports.build import build_site, refresh_site
@@ -23,6 +25,7 @@ from tracker.errors import CostError
 from tracker.models import Site
 from tracker.money import from_minor
 from tracker.sites import require_site
+from tracker.waits import unanswered
 
 
 @click.group("costs")
@@ -60,7 +63,8 @@ def costs_import(file: Path, site_ref: str | None) -> None:
         except CostError as exc:
             raise CommandError(f"{file}: {exc}") from None
         site_id, domain = site.id, site.domain
-    engine = make_engine(load_config().database_url)
+    config = load_config()
+    engine = make_engine(config.database_url, config.waits)
     try:
         with Session(engine) as session:
             begin_write(session)
@@ -82,47 +86,84 @@ def _money(minor: int, currency: str) -> str:
 @click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Last local day; default yesterday.")
 @user_errors
 def reports_build(site_ref: str | None, date_from, date_to) -> None:
-    """Build the attribution rollups (default: yesterday in each site's time zone); safe to rerun."""
+    """Build the attribution rollups (default: yesterday in each site's time zone); safe to rerun.
+
+    When the database does not answer, the build waits and tries again (BUILD_ATTEMPTS in all),
+    then stops with one sentence; the days built before stay built."""
     fewer_collections()
-    engine = make_engine(load_config().database_url)
+    config = load_config()
+    engine = make_engine(config.database_url, config.waits)
     try:
-        _sessionise_waiting_hits(engine)
-        with Session(engine, expire_on_commit=False) as session:
-            if site_ref:
-                sites = [require_site(session, site_ref)]
-            else:
-                sites = list(session.scalars(select(Site).order_by(Site.id)))
-            session.rollback()
-            if not sites:
-                click.echo("No sites yet; nothing to build.")
-                return
-            for site in sites:
-                yesterday = site_today(site) - timedelta(days=1)
-                last: date = date_to.date() if date_to else yesterday
-                first: date = date_from.date() if date_from else last
-                if first > last:
-                    raise CommandError(f"--from {first} is after --to {last}; swap them.")
-                for option, day in (("--from", first), ("--to", last)):
-                    if not FIRST_DATE <= day <= LAST_DATE:
-                        raise CommandError(f"{option} {day} is outside {FIRST_DATE} to {LAST_DATE}.")
-                days = (last - first).days + 1
-                pending = unlinked_count(session, site.id)
-                session.rollback()
-                if pending >= LINK_NOTICE:
-                    click.echo(f"Linking {pending} visits of {site.domain} to their visitors' earlier ones "
-                               "(once after an upgrade; about a minute per million)...", err=True)
-                label = f"{site.domain} {first}..{last}"
-                with click.progressbar(length=days, label=label, file=sys.stderr,
-                                       show_pos=True) as bar:
-                    build_site(session, site, first, last, on_day=lambda _day: bar.update(1))
-                click.echo(f"Built {days} day(s) of rollups for {site.domain} ({first} to {last}, "
-                           f"lookback {ROLLUP_LOOKBACK} days).")
-                refreshed = refresh_site(session, site)
-                if refreshed:
-                    click.echo(f"Rebuilt {refreshed} earlier day(s) of {site.domain} whose orders, refunds, "
-                               "people or visits changed since.")
+        for attempt in range(1, BUILD_ATTEMPTS + 1):
+            try:
+                return _build(engine, site_ref, date_from, date_to)
+            except SQLAlchemyError as exc:
+                if not unanswered(exc):
+                    raise
+                where = _database_name(engine)
+                if attempt == BUILD_ATTEMPTS:
+                    raise CommandError(
+                        f"The database ({where}) did not answer in {BUILD_ATTEMPTS} attempts; the days built "
+                        "before stay built: run the build again once it answers."
+                    ) from None
+                pause = BUILD_RETRY_PAUSE * attempt
+                click.echo(f"The database ({where}) did not answer; trying again in {pause:g} s "
+                           f"(attempt {attempt + 1} of {BUILD_ATTEMPTS})...", err=True)
+                engine.dispose()  # its connections may be broken
+                time.sleep(pause)
     finally:
         engine.dispose()
+
+
+# Tries of `tracker reports build` when the database does not answer, and the pause before the
+# next (growing with each): a database restarting, or failing over, answers within a minute.
+BUILD_ATTEMPTS = 3
+BUILD_RETRY_PAUSE = 10.0
+
+
+def _database_name(engine) -> str:
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return url.database or "memory"
+    return f"{url.host or 'local socket'}:{url.port or 5432}/{url.database}"
+
+
+def _build(engine, site_ref: str | None, date_from, date_to) -> None:
+    _sessionise_waiting_hits(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        if site_ref:
+            sites = [require_site(session, site_ref)]
+        else:
+            sites = list(session.scalars(select(Site).order_by(Site.id)))
+        session.rollback()
+        if not sites:
+            click.echo("No sites yet; nothing to build.")
+            return
+        for site in sites:
+            yesterday = site_today(site) - timedelta(days=1)
+            last: date = date_to.date() if date_to else yesterday
+            first: date = date_from.date() if date_from else last
+            if first > last:
+                raise CommandError(f"--from {first} is after --to {last}; swap them.")
+            for option, day in (("--from", first), ("--to", last)):
+                if not FIRST_DATE <= day <= LAST_DATE:
+                    raise CommandError(f"{option} {day} is outside {FIRST_DATE} to {LAST_DATE}.")
+            days = (last - first).days + 1
+            pending = unlinked_count(session, site.id)
+            session.rollback()
+            if pending >= LINK_NOTICE:
+                click.echo(f"Linking {pending} visits of {site.domain} to their visitors' earlier ones "
+                           "(once after an upgrade; about a minute per million)...", err=True)
+            label = f"{site.domain} {first}..{last}"
+            with click.progressbar(length=days, label=label, file=sys.stderr,
+                                   show_pos=True) as bar:
+                build_site(session, site, first, last, on_day=lambda _day: bar.update(1))
+            click.echo(f"Built {days} day(s) of rollups for {site.domain} ({first} to {last}, "
+                       f"lookback {ROLLUP_LOOKBACK} days).")
+            refreshed = refresh_site(session, site)
+            if refreshed:
+                click.echo(f"Rebuilt {refreshed} earlier day(s) of {site.domain} whose orders, refunds, "
+                           "people or visits changed since.")
 
 
 # Announce the one-off linking of visits stored before they carried links when it is this large.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, jsonify, make_response, request
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -13,13 +16,19 @@ from reports import web as report_pages
 from tracker import db, health
 from tracker.collect import snippet
 from tracker.collect import views as collector
-from tracker.config import Config
+from tracker.config import Config, Waits
+from tracker.waits import within
 from tracker.webhooks import views as webhooks
 
 # Largest request body any endpoint accepts; endpoints enforce tighter limits of their own.
 MAX_BODY_BYTES = 2 * 1024 * 1024
 # Paths answered with JSON errors rather than HTML pages.
 JSON_PREFIXES = ("/api/", "/collect", "/webhooks/", "/healthz")
+# What a browser or a client is told when the database did not answer in its caller's limit.
+UNAVAILABLE = "The database is not answering right now; nothing was changed. Try again in a minute."
+RETRY_AFTER = "30"
+
+log = logging.getLogger(__name__)
 
 
 def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
@@ -48,7 +57,47 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     report_api.init_app(app)
     report_pages.init_app(app)
     app.register_error_handler(HTTPException, _http_error)
+    for error in (OperationalError, InterfaceError, PoolTimeout):
+        app.register_error_handler(error, _unavailable)
+    app.wsgi_app = RequestWaits(app.wsgi_app, config.waits)
     return app
+
+
+class RequestWaits:
+    """The outermost WSGI layer: each request's database work is bounded by its caller's limit
+    (tracker.waits), so that it answers in time when the database hangs. New routes get the
+    report limit."""
+
+    def __init__(self, wsgi_app, waits: Waits):
+        self.wsgi_app = wsgi_app
+        self.waits = waits
+
+    def limit(self, path: str) -> float:
+        if path.startswith("/webhooks/"):
+            return self.waits.webhook
+        if path == "/healthz":
+            return self.waits.health
+        if path.startswith(("/collect", "/api/events")):
+            return self.waits.collect
+        return self.waits.report
+
+    def __call__(self, environ, start_response):
+        with within(self.limit(environ.get("PATH_INFO", ""))):
+            return self.wsgi_app(environ, start_response)
+
+
+def _unavailable(exc: Exception):
+    """A database that did not answer (in time, or at all): 503, JSON or a page, never a 500."""
+    log.warning("database unavailable for %s: %s", request.path, str(exc).splitlines()[0])
+    if request.path.startswith(JSON_PREFIXES):
+        response = jsonify(error=UNAVAILABLE)
+    else:
+        # The template alone: the pages' context (the logged-in user) would ask the database again.
+        page = current_app.jinja_env.get_template("unavailable.html").render(message=UNAVAILABLE)
+        response = make_response(page)
+    response.status_code = 503
+    response.headers["Retry-After"] = RETRY_AFTER
+    return response
 
 
 def _http_error(exc: HTTPException):

@@ -3,14 +3,18 @@ ingestion APIs and the reports alike. The report pages' logins build on this in 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import request
 from sqlalchemy import select, update
 
 from tracker.credentials import hash_token
-from tracker.db import get_session, utcnow
+from tracker.db import begin_write, get_session, utcnow
 from tracker.models import ApiToken
 
 BEARER_REALM = 'Bearer realm="tracker"'
+# A token's last use is recorded to this precision (one write a minute, not one per request).
+LAST_USED_STEP = timedelta(minutes=1)
 AUTH_REQUIRED = "Authentication required: send 'Authorization: Bearer <token>'."
 
 
@@ -22,7 +26,11 @@ def bearer_token() -> ApiToken | None:
         return None
     db = get_session()
     row = db.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip())))
-    if row is not None:
-        db.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=utcnow()))
+    # End the read first: on SQLite a read cannot turn into a write once another writer committed.
+    db.commit()
+    now = utcnow()
+    if row is not None and (row.last_used_at is None or now - row.last_used_at >= LAST_USED_STEP):
+        begin_write(db)
+        db.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
         db.commit()
     return row

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -18,12 +19,55 @@ SECRET_KEY_FILE = "secret_key"
 
 
 @dataclass(frozen=True)
+class Waits:
+    """How long each caller waits for the database before it gives up, in seconds (tracker.waits).
+
+    Each request limit leaves room to answer: a webhook's 503 within 4 s (Shopify gives up at 5),
+    /healthz within 2 s, a page view within 5 s, a report within 15 s."""
+
+    connect: float = 3.0  # TRACKER_DB_CONNECT_TIMEOUT: one connection attempt
+    webhook: float = 3.0  # TRACKER_DB_WAIT_WEBHOOK: a webhook delivery's database work
+    health: float = 1.5  # TRACKER_DB_WAIT_HEALTH: the health check's
+    collect: float = 3.5  # TRACKER_DB_WAIT_COLLECT: a page view's commit (the server answers within 1 s more)
+    report: float = 13.0  # TRACKER_DB_WAIT_REPORT: a report page's, CSV's or JSON's
+    statement: float = 600.0  # TRACKER_DB_STATEMENT_LIMIT: one statement of a command or the build
+
+    ENV: ClassVar[dict[str, str]] = {
+        "connect": "TRACKER_DB_CONNECT_TIMEOUT",
+        "webhook": "TRACKER_DB_WAIT_WEBHOOK",
+        "health": "TRACKER_DB_WAIT_HEALTH",
+        "collect": "TRACKER_DB_WAIT_COLLECT",
+        "report": "TRACKER_DB_WAIT_REPORT",
+        "statement": "TRACKER_DB_STATEMENT_LIMIT",
+    }
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> Waits:
+        values = {}
+        for name, variable in cls.ENV.items():
+            raw = env.get(variable, "").strip()
+            if not raw:
+                continue
+            try:
+                seconds = float(raw)
+            except ValueError:
+                seconds = float("nan")
+            if not 0.1 <= seconds <= 86_400:
+                raise ConfigError(
+                    f"{variable} must be a number of seconds between 0.1 and 86400, not {raw!r}."
+                )
+            values[name] = seconds
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class Config:
     database_url: str
     secret_key: str
     trusted_proxies: int = 0
     instance_path: Path = field(default_factory=lambda: Path("instance"))
     testing: bool = False
+    waits: Waits = field(default_factory=Waits)
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str] | None = None, **overrides) -> Config:
@@ -51,6 +95,7 @@ class Config:
             secret_key=secret,
             trusted_proxies=proxies,
             instance_path=instance,
+            waits=Waits.from_mapping(env),
         )
         values.update(overrides)
         return cls(**values)

@@ -62,7 +62,7 @@ def load_config() -> Config:
 def db_session(config: Config | None = None) -> Iterator[Session]:
     """A session for one command; committed on success, rolled back on error."""
     config = config or load_config()
-    engine = make_engine(config.database_url)
+    engine = make_engine(config.database_url, config.waits)
     try:
         with Session(engine, expire_on_commit=False) as session:
             with session.begin():

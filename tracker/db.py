@@ -12,6 +12,10 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
+from tracker import waits as bounded_waits
+from tracker.config import Waits
+from tracker.waits import BoundedPool
+
 if TYPE_CHECKING:  # Flask only at request time: command-line tools start without it
     from flask import Flask
 
@@ -69,22 +73,28 @@ def sqlite_parse(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def make_engine(url: str, **kwargs) -> Engine:
-    """Create an engine tuned for the backend: WAL and foreign keys on SQLite, pooling on PostgreSQL."""
+def make_engine(url: str, waits: Waits | None = None, **kwargs) -> Engine:
+    """Create an engine tuned for the backend (WAL and foreign keys on SQLite, pooling on
+    PostgreSQL) whose every wait is bounded as `waits` says (tracker.waits)."""
+    waits = waits or Waits()
+    memory = url in ("sqlite://", "sqlite:///:memory:")
+    if memory:
+        kwargs.setdefault("poolclass", StaticPool)
+        kwargs.setdefault("connect_args", {"check_same_thread": False})
+    else:
+        kwargs.setdefault("poolclass", BoundedPool)
+        kwargs.setdefault("pool_size", 5)
+        kwargs.setdefault("max_overflow", 10)
     if url.startswith("sqlite"):
-        if url in ("sqlite://", "sqlite:///:memory:"):
-            kwargs.setdefault("poolclass", StaticPool)
-            kwargs.setdefault("connect_args", {"check_same_thread": False})
-        else:
-            kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        kwargs.setdefault("connect_args", {"check_same_thread": False})
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 5)
-    kwargs.setdefault("max_overflow", 10)
-    return create_engine(url, **kwargs)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(url, **kwargs)
+    bounded_waits.install(engine, waits.connect, waits.statement)
+    return engine
 
 
 def _sqlite_on_connect(dbapi_connection, _record):
@@ -94,7 +104,7 @@ def _sqlite_on_connect(dbapi_connection, _record):
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(bounded_waits.SQLITE_BUSY_DEFAULT * 1000)}")
     cursor.close()
 
 
@@ -118,7 +128,7 @@ def begin_write(session: Session) -> None:
 def init_app(app: Flask) -> None:
     """Attach an engine and a session factory to the app; close the request's session at teardown."""
     config = app.config["TRACKER"]
-    engine = make_engine(config.database_url)
+    engine = make_engine(config.database_url, config.waits)
     app.extensions["tracker.engine"] = engine
     app.extensions["tracker.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)

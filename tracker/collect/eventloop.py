@@ -32,7 +32,7 @@ from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from tracker.collect.beacon import MAX_BODY_BYTES
-from tracker.collect.writer import WAIT_TIMEOUT, StoreUnavailable
+from tracker.collect.writer import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +179,10 @@ class CollectorWorker(ThreadWorker):
             return self.answer(conn, None)
         if self.fast.writer.overloaded():
             return self.answer(conn, OVERLOADED)
-        waiter = [conn, time.monotonic() + WAIT_TIMEOUT]  # the deadline is None once answered
+        # [connection, deadline (None once answered), the writer's ticket]
+        waiter = [conn, time.monotonic() + self.fast.writer.wait, None]
         self.waiting.append(waiter)
-        self.fast.writer.submit([hit], self.deliver, waiter)
+        waiter[2] = self.fast.writer.submit([hit], self.deliver, waiter)
 
     def to_pool(self, conn, data: bytes):
         """Serve the request the way gunicorn's threaded worker does, from the bytes already read."""
@@ -215,8 +216,9 @@ class CollectorWorker(ThreadWorker):
             self.answer(waiter[0], error)
 
     def murder_keepalived(self, force=False):
-        """Also answer 503 (and close) where the database has not committed in WAIT_TIMEOUT; the
-        hit may still be stored, but the client is told nothing was acknowledged."""
+        """Also answer 503 (and close) where the database has not committed in the writer's wait;
+        a hit the writer has not taken yet is never stored, one in a batch under way may be, but
+        the client is told nothing was acknowledged."""
         super().murder_keepalived(force)
         now = time.monotonic()
         waiting = self.waiting if self.fast is not None else ()
@@ -224,7 +226,8 @@ class CollectorWorker(ThreadWorker):
             waiter = waiting.popleft()
             if waiter[1] is not None:
                 waiter[1] = None
-                log.warning("collector: no commit within %s s; answered 503", WAIT_TIMEOUT)
+                waiter[2].abandoned = True
+                log.warning("collector: no commit within %s s; answered 503", self.fast.writer.wait)
                 waiter[0].fast_close = True
                 self.answer(waiter[0], TIMED_OUT)
 

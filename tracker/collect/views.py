@@ -41,7 +41,7 @@ NO_STORE = "no-store, no-cache, must-revalidate, max-age=0"
 
 def init_app(app: Flask) -> None:
     engine = get_engine(app)
-    writer = app.extensions["tracker.collect.writer"] = Writer(engine)
+    writer = app.extensions["tracker.collect.writer"] = Writer(engine, app.config["TRACKER"].waits.collect)
     sites = app.extensions["tracker.collect.sites"] = KnownSites(engine)
     app.register_blueprint(bp)
     app.after_request(_cors)

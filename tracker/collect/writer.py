@@ -23,7 +23,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from tracker.collect.hits import Hit
 from tracker.collect.sessionise import Appender, drain, sessionise_backlog, write
+from tracker.config import Waits
 from tracker.errors import StoreUnavailable
+from tracker.waits import remaining, within
 
 __all__ = ["Hit", "StoreUnavailable", "Writer", "drain"]
 
@@ -34,8 +36,6 @@ BATCH_LIMIT = 2000
 # Under load, how long the writer waits for page views already being parsed to join its batch:
 # a commit costs a round trip (and on PostgreSQL a WAL flush) whether it carries one hit or ten.
 GATHER_DELAY = 0.001
-# How long a request waits for its commit before answering 503 (nothing acknowledged).
-WAIT_TIMEOUT = 30.0
 # Requests pausing this long count as idle: time to sessionise waiting hits (long enough that a
 # worker left with few clients during a burst does not take CPU from one still serving many).
 IDLE_SESSIONISE = 1.0
@@ -57,12 +57,14 @@ MAX_QUEUED = 20_000
 
 
 class _Ticket:
-    __slots__ = ("hits", "done", "error", "counted", "callback", "token")
+    __slots__ = ("hits", "done", "error", "counted", "callback", "token", "abandoned")
 
     def __init__(self, hits: list[Hit], counted: bool, callback=None, token=None):
         self.hits = hits
         self.error: BaseException | None = None
         self.counted = counted
+        # Its request was answered 503 before the writer took it: not to be stored any more.
+        self.abandoned = False
         # Either a callback (the server's event loop answers when told) or a bare lock, the
         # cheapest thing a request thread can sleep on until the writer releases it.
         self.callback = callback
@@ -81,8 +83,11 @@ class _Ticket:
 class Writer:
     """Group commit: one transaction per batch of whatever hits queued while the last one committed."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, wait: float = Waits.collect):
         self.engine = engine
+        # How long a page view waits for its commit before its 503 (nothing acknowledged), and
+        # how long one batch may wait on the database.
+        self.wait = wait
         self._queue: deque[_Ticket] = deque()
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
@@ -107,23 +112,29 @@ class Writer:
         """A counted request ended without storing (a bot, an unknown site, bad input)."""
         self._dropped = next(self._dropouts)
 
-    def store(self, hits: list[Hit], timeout: float = WAIT_TIMEOUT, counted: bool = False) -> None:
-        """Return once every hit is committed; raise StoreUnavailable otherwise."""
+    def store(self, hits: list[Hit], counted: bool = False) -> None:
+        """Return once every hit is committed (within the request's time left, else `wait`);
+        raise StoreUnavailable otherwise."""
         if not hits:
             if counted:
                 self.drop()
             return
         ticket = _Ticket(hits, counted)
         self._enqueue(ticket)
-        if not ticket.done.acquire(timeout=timeout):
+        left = remaining()
+        if not ticket.done.acquire(timeout=self.wait if left is None else left):
+            ticket.abandoned = True
             raise StoreUnavailable("The database did not answer in time.")
         if ticket.error is not None:
             raise StoreUnavailable("The database refused the write.") from ticket.error
 
-    def submit(self, hits: list[Hit], callback, token) -> None:
+    def submit(self, hits: list[Hit], callback, token) -> _Ticket:
         """Queue hits without waiting: `callback(token, error)` runs on the writer thread once they
-        are committed (error None) or refused. For an event loop that answers requests itself."""
-        self._enqueue(_Ticket(hits, False, callback, token))
+        are committed (error None) or refused. For an event loop that answers requests itself
+        (and sets the ticket's `abandoned` when it answers 503 first)."""
+        ticket = _Ticket(hits, False, callback, token)
+        self._enqueue(ticket)
+        return ticket
 
     def _enqueue(self, ticket: _Ticket) -> None:
         with self._lock:
@@ -174,6 +185,9 @@ class Writer:
                     count = 0
                     while self._queue and count < BATCH_LIMIT:
                         ticket = self._queue.popleft()
+                        if ticket.abandoned:  # answered 503 already: store nothing
+                            self._released += ticket.counted
+                            continue
                         tickets.append(ticket)
                         count += len(ticket.hits)
                     # Busy: more than one page view at a time (batched, queued, or still being
@@ -184,7 +198,9 @@ class Writer:
                         busy = True
                     if now - checked > LEFTOVER_CHECK:
                         checked, waiting = now, True
-            if tickets is None:
+            if not tickets:
+                if tickets is not None:  # every ticket taken was abandoned
+                    continue
                 appender.release()
                 waiting = self._sessionise() >= IDLE_CHUNK or self._backlog > 0
                 continue
@@ -226,7 +242,8 @@ class Writer:
 
     def _sessionise(self) -> int:
         try:
-            count = sessionise_backlog(self.engine, IDLE_CHUNK)
+            with within(self.wait * 2):
+                count = sessionise_backlog(self.engine, IDLE_CHUNK)
         except Exception as exc:  # the hits stay in `hits`; the next idle moment retries
             log.warning("collector sessionising failed: %s", exc)
             time.sleep(0.5)
@@ -235,6 +252,12 @@ class Writer:
         return count
 
     def _commit(self, tickets: list[_Ticket], store) -> None:
+        # Bounded like the requests waiting for it: a database that hangs fails the batch in time
+        # for the writer to take the next one once it answers again.
+        with within(self.wait):
+            self._attempt(tickets, store)
+
+    def _attempt(self, tickets: list[_Ticket], store) -> None:
         error: BaseException | None = None
         for attempt in range(RETRIES):
             try:
@@ -251,7 +274,7 @@ class Writer:
             # One poisonous hit must not sink the requests batched with it (a database that is
             # down or unreachable would only fail each of them again, slowly).
             for ticket in tickets:
-                self._commit([ticket], store)
+                self._attempt([ticket], store)
             return
         for ticket in tickets:
             ticket.error = error

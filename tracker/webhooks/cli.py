@@ -65,7 +65,7 @@ def webhooks_list(status: str | None, site_ref: str | None, limit: int) -> None:
 def webhooks_replay(ids: tuple[int, ...], site_ref: str | None) -> None:
     """Process again the failed deliveries and those never processed (or only IDS, even if processed)."""
     config = load_config()
-    engine = make_engine(config.database_url)
+    engine = make_engine(config.database_url, config.waits)
     try:
         with Session(engine, expire_on_commit=False) as session:
             site_id = _site_id(session, site_ref)
