@@ -55,7 +55,7 @@ def fill(app, campaigns: int, sessions: int, orders: int) -> str:
     """A site with `campaigns` distinct source/medium/campaign rows; returns its public id."""
     from tracker.credentials import hash_password
     from tracker.db import session_factory
-    from tracker.models import Cost, Order, TrackedSession, User, Visitor
+    from tracker.models import Cost, Order, Role, TrackedSession, User, Visitor
     from tracker.sites import create_site
 
     rng = random.Random(7)
@@ -63,7 +63,7 @@ def fill(app, campaigns: int, sessions: int, orders: int) -> str:
     keys = [(*SOURCES[i % len(SOURCES)], f"campaign-{i:03d}") for i in range(campaigns)]
     with session_factory(app)() as db:
         site = create_site(db, "bench.example", timezone="America/New_York", currency="USD")
-        db.add(User(email="bench@shop.example", password_hash=hash_password(PASSWORD)))
+        db.add(User(email="bench@shop.example", password_hash=hash_password(PASSWORD), role=Role.ADMIN))
         db.commit()
         visitors, rows = [], []
         for i in range(sessions):

@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from tests.pages.conftest import EMAIL, PASSWORD, csrf_from
 from tests.webhooks.conftest import SHOPIFY_SECRET, shopify_headers, shopify_order
 from tracker.credentials import hash_password, hash_token, new_token
-from tracker.models import ApiToken, Order, Pageview, User, WaitingHit, WebhookDelivery
+from tracker.models import ApiToken, Order, Pageview, Role, User, WaitingHit, WebhookDelivery
 from tracker.sites import add_secret
 
 # What CONTRACT.md promises while the database hangs, in seconds (with the defaults).
@@ -225,7 +225,7 @@ def shop_data(session, site):
     add_secret(session, site, "shopify", SHOPIFY_SECRET)
     token = new_token()
     session.add(ApiToken(name="hang", token_hash=hash_token(token), prefix=token[:8]))
-    session.add(User(email=EMAIL, password_hash=hash_password(PASSWORD)))
+    session.add(User(email=EMAIL, password_hash=hash_password(PASSWORD), role=Role.ADMIN))
     session.commit()
     return site, token
 

@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from reports import api as report_api
 from reports import web as report_pages
-from tracker import db, health
+from tracker import access, db, health
 from tracker.collect import snippet
 from tracker.collect import views as collector
 from tracker.config import Config, Waits
@@ -50,6 +50,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         )
 
     db.init_app(app)
+    access.init_app(app)
     health.init_app(app)
     snippet.init_app(app)
     collector.init_app(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import json
 import sys
 
 import click
@@ -12,10 +13,12 @@ from sqlalchemy.exc import IntegrityError
 
 from reports.cli import costs_group, reports_group
 from reports.demo import demo_command
+from tracker import access, privacy
+from tracker.audit import audit
 from tracker.console import CommandError, db_session, load_config, user_errors
-from tracker.credentials import hash_password, hash_token, new_token
+from tracker.db import begin_write
 from tracker.identity import normalise_email
-from tracker.models import PROVIDERS, ApiToken, Site, User
+from tracker.models import PROVIDERS, ApiToken, Role, Site, User
 from tracker.sites import add_secret, create_site, require_site
 from tracker.webhooks.cli import webhooks_group
 
@@ -135,30 +138,165 @@ def sites_secret(site: str, provider: str, secret: str) -> None:
     click.echo(f"Stored the {provider} secret for {domain}.")
 
 
+# --- people ---------------------------------------------------------------------------------
+
+
+@main.group("people")
+def people_group() -> None:
+    """A person's data on a site: export it, or erase it."""
+
+
+def _person_options(command):
+    for option in reversed((
+        click.option("--email", help="The person's email address."),
+        click.option("--phone", help="The person's phone number (national numbers in the site's region)."),
+        click.option("--visitor", help="The visitor id the snippet keeps in their browser."),
+    )):
+        command = option(command)
+    return command
+
+
+@people_group.command("forget")
+@click.argument("site_ref", metavar="SITE")
+@_person_options
+@user_errors
+def people_forget(site_ref: str, email: str | None, phone: str | None, visitor: str | None) -> None:
+    """Erase a person on SITE: identities, visitors, visits, page views; their orders stay, unlinked."""
+    config = load_config()
+    with db_session(config) as session:
+        begin_write(session)
+        site = require_site(session, site_ref)
+        subject = privacy.find_subject(session, site, config.secret_key, email, phone, visitor)
+        erased = privacy.forget(session, subject)
+        domain = site.domain
+    audit("people.forget", site=domain, visitors=erased.visitors, orders=erased.orders)
+    click.echo(erased.sentence(domain))
+
+
+@people_group.command("export")
+@click.argument("site_ref", metavar="SITE")
+@_person_options
+@user_errors
+def people_export(site_ref: str, email: str | None, phone: str | None, visitor: str | None) -> None:
+    """Print, as JSON, everything held about a person on SITE."""
+    config = load_config()
+    with db_session(config) as session:
+        site = require_site(session, site_ref)
+        subject = privacy.find_subject(session, site, config.secret_key, email, phone, visitor)
+        held = {"site": site.domain, **privacy.export(session, subject)}
+    click.echo(json.dumps(held, indent=2, ensure_ascii=False))
+
+
 # --- users and tokens -----------------------------------------------------------------------
 
 
 @main.group("users")
 def users_group() -> None:
-    """Manage the people who can open the reports."""
+    """Manage the people who can open the reports, and the sites each may see."""
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _sites(session, refs: tuple[str, ...]) -> list[Site]:
+    return list({site.id: site for site in (require_site(session, ref) for ref in refs)}.values())
 
 
 @users_group.command("add")
 @click.argument("email")
+@click.option("--site", "site_refs", multiple=True, help="A site the user may see (repeat for more).")
+@click.option("--admin", is_flag=True, help="Every site, and managing users.")
 @user_errors
-def users_add(email: str) -> None:
-    """Create a report user; the password is read from stdin."""
+def users_add(email: str, site_refs: tuple[str, ...], admin: bool) -> None:
+    """Create a report user (the password is read from stdin): an admin, or a viewer of --site."""
     address = normalise_email(email)
-    if sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    password_hash = hash_password(password)
+    password = _read_password()
     with db_session() as session:
-        if session.scalar(select(User.id).where(User.email == address)) is not None:
-            raise CommandError(f"A user {address} already exists.")
-        session.add(User(email=address, password_hash=password_hash))
-    click.echo(f"Created user {address}.")
+        user = access.add_user(session, address, password, _sites(session, site_refs), admin)
+        sites = access.sites_of_users(session).get(user.id, [])
+        role = user.role
+    audit("users.add", user=address, role=role, sites=",".join(sites) or "all")
+    if role == Role.ADMIN:
+        click.echo(f"Created user {address}, an admin: sees every site.")
+    else:
+        click.echo(f"Created user {address}, a viewer of {', '.join(sites)}.")
+
+
+@users_group.command("grant")
+@click.argument("email")
+@click.argument("site_ref", metavar="SITE")
+@user_errors
+def users_grant(email: str, site_ref: str) -> None:
+    """Let a viewer see SITE."""
+    address = normalise_email(email)
+    with db_session() as session:
+        site = require_site(session, site_ref)
+        changed = access.grant(session, access.find_user(session, address), site)
+        domain = site.domain
+    if changed:
+        audit("users.grant", user=address, site=domain)
+    click.echo(f"{address} {'may now see' if changed else 'could already see'} {domain}.")
+
+
+@users_group.command("revoke")
+@click.argument("email")
+@click.argument("site_ref", metavar="SITE")
+@user_errors
+def users_revoke(email: str, site_ref: str) -> None:
+    """Take SITE from a viewer; their logged-in sessions end at once."""
+    address = normalise_email(email)
+    with db_session() as session:
+        site = require_site(session, site_ref)
+        changed = access.revoke(session, access.find_user(session, address), site)
+        domain = site.domain
+    if changed:
+        audit("users.revoke", user=address, site=domain)
+        click.echo(f"{address} may no longer see {domain}; their sessions are ended.")
+    else:
+        click.echo(f"{address} could not see {domain}; nothing changed.")
+
+
+@users_group.command("list")
+@user_errors
+def users_list() -> None:
+    """Every user: email, role, sites, last login."""
+    with db_session() as session:
+        users = list(session.scalars(select(User).order_by(User.email)))
+        sites = access.sites_of_users(session)
+        rows = [(u.email, u.role, _scope(u.role == Role.ADMIN, sites.get(u.id)),
+                 _when(u.last_login_at, "never")) for u in users]
+    if not rows:
+        click.echo("No users yet; `tracker users add EMAIL` creates the first (an admin).")
+        return
+    _table(("email", "role", "sites", "last login"), rows)
+
+
+@users_group.command("remove")
+@click.argument("email")
+@user_errors
+def users_remove(email: str) -> None:
+    """Remove a user; their logged-in sessions end at once."""
+    address = normalise_email(email)
+    with db_session() as session:
+        access.remove_user(session, access.find_user(session, address))
+    audit("users.remove", user=address)
+    click.echo(f"Removed user {address}.")
+
+
+@users_group.command("password")
+@click.argument("email")
+@user_errors
+def users_password(email: str) -> None:
+    """Set a user's password (read from stdin); their logged-in sessions end."""
+    address = normalise_email(email)
+    password = _read_password()
+    with db_session() as session:
+        access.set_password(session, access.find_user(session, address), password)
+    audit("users.password", user=address)
+    click.echo(f"Set a new password for {address}; their other sessions are ended.")
 
 
 @main.group("tokens")
@@ -168,14 +306,57 @@ def tokens_group() -> None:
 
 @tokens_group.command("add")
 @click.argument("name")
+@click.option("--site", "site_refs", multiple=True, help="A site the token may see (repeat); none: all.")
 @user_errors
-def tokens_add(name: str) -> None:
+def tokens_add(name: str, site_refs: tuple[str, ...]) -> None:
     """Create an API token; prints it once, on the last line."""
-    name = name.strip()
-    if not name or len(name) > 100:
-        raise CommandError("A token name needs 1 to 100 characters.")
-    token = new_token()
     with db_session() as session:
-        session.add(ApiToken(name=name, token_hash=hash_token(token), prefix=token[:8]))
-    click.echo(f"Created token {name!r}. It is shown only once:")
-    click.echo(token)
+        sites = _sites(session, site_refs)
+        token, clear = access.add_token(session, name, sites)
+        name, domains = token.name, [site.domain for site in sites]
+    scope = ", ".join(sorted(domains)) if domains else "every site"
+    audit("tokens.add", token=name, sites=",".join(sorted(domains)) or "all")
+    click.echo(f"Created token {name!r} for {scope}. It is shown only once:")
+    click.echo(clear)
+
+
+@tokens_group.command("list")
+@user_errors
+def tokens_list() -> None:
+    """Every token: name, first characters, sites, created, last used (never the token itself)."""
+    with db_session() as session:
+        tokens = list(session.scalars(select(ApiToken).order_by(ApiToken.name)))
+        sites = access.sites_of_tokens(session)
+        rows = [(t.name, t.prefix + "…", _scope(t.all_sites, sites.get(t.id)), _when(t.created_at, ""),
+                 _when(t.last_used_at, "never")) for t in tokens]
+    if not rows:
+        click.echo("No tokens yet; `tracker tokens add NAME` creates one.")
+        return
+    _table(("name", "starts with", "sites", "created", "last used"), rows)
+
+
+@tokens_group.command("revoke")
+@click.argument("ref", metavar="NAME|PREFIX")
+@user_errors
+def tokens_revoke(ref: str) -> None:
+    """Revoke a token by its name or first characters: its next request is refused (401)."""
+    with db_session() as session:
+        token = access.revoke_token(session, ref)
+        name = token.name
+    audit("tokens.revoke", token=name)
+    click.echo(f"Revoked token {name!r}.")
+
+
+def _scope(every: bool, domains: list[str] | None) -> str:
+    return "(every site)" if every else ", ".join(domains or []) or "(none)"
+
+
+def _when(moment, never: str) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else never
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = (str(value).ljust(width) for value, width in zip(row, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())

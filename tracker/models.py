@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -37,6 +38,7 @@ class DeliveryStatus(StrEnum):
     IGNORED = "ignored"  # a topic that changes no order
     WAITING = "waiting"  # a refund whose order has not arrived yet
     FAILED = "failed"  # kept for `tracker webhooks replay`
+    ERASED = "erased"  # its body is gone: the person it was about was forgotten (tracker.privacy)
 IDENTITY_KINDS = ("email", "phone")
 
 
@@ -326,14 +328,34 @@ class WebhookDelivery(Base):
     )
 
 
+class Role(StrEnum):
+    """What a report user may do: an admin sees every site; a viewer sees the sites granted."""
+
+    ADMIN = "admin"
+    VIEWER = "viewer"
+
+
 class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    # Counts the changes that end the user's logged-in sessions (password, a revoked site): a
+    # session cookie carries the number it was issued with.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UserSite(Base):
+    """A site a viewer may see."""
+
+    __tablename__ = "user_sites"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
 
 
 class ApiToken(Base):
@@ -345,5 +367,16 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(12))
+    # Every site (what tokens made before per-site access could do), or only its TokenSite rows.
+    all_sites: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TokenSite(Base):
+    """A site an API token of named sites may see."""
+
+    __tablename__ = "api_token_sites"
+
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)

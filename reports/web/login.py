@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from sqlalchemy import select, update
 
-from reports.auth import current_user
+from reports.auth import current_user, start_session
 from reports.web import bp
 from reports.web.security import check_csrf, csrf_token, rotate_csrf_token, safe_next
 from reports.web.throttle import Throttle
+from tracker.audit import audit, ip_key
 from tracker.credentials import check_password, hash_password
 from tracker.db import begin_write, get_session, utcnow
 from tracker.models import User
@@ -69,17 +70,21 @@ def login():
     if user is None or not valid:
         throttle.record_failure(db, now)
         db.commit()
+        # What was typed as an email is logged only when it is a user's (it may be a password).
+        audit("login failed", user=user.email if user else "(unknown)", ip=_ip_key())
         return _refuse("That email and password do not match.", email, target, 401)
 
     throttle.record_success(db)
     db.execute(update(User).where(User.id == user.id).values(last_login_at=now))
     db.commit()
-    session.clear()
-    session.permanent = True
-    session["user_id"] = user.id
+    start_session(user)
     rotate_csrf_token()
-    g.pop("user", None)
+    audit("login", user=user.email, ip=_ip_key())
     return redirect(target)
+
+
+def _ip_key() -> str:
+    return ip_key(request.remote_addr, current_app.config["SECRET_KEY"])
 
 
 def _refuse(message: str, email: str, target: str, status: int):

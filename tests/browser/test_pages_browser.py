@@ -13,7 +13,7 @@ from sqlalchemy import select
 from tracker.cli import main
 from tracker.credentials import hash_password
 from tracker.db import utcnow
-from tracker.models import Order, Site, TrackedSession, User, Visitor
+from tracker.models import Order, Role, Site, TrackedSession, User, Visitor
 
 DESKTOP_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -31,7 +31,7 @@ def demo_data(runner, session):
     args = ["demo", "--days", "10", "--sessions", "3000", "--orders", "200", "--seed", "7"]
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
-    session.add(User(email=EMAIL, password_hash=hash_password(PASSWORD)))
+    session.add(User(email=EMAIL, password_hash=hash_password(PASSWORD), role=Role.ADMIN))
     site = session.scalar(select(Site).where(Site.domain == "demo.example"))
     at = utcnow() - timedelta(hours=36)
     visitor = Visitor(site_id=site.id, visitor_key="hostile-visitor", first_seen_at=at, last_seen_at=at)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tracker.credentials import hash_password
-from tracker.models import User
+from tracker.models import Role, User
 
 PASSWORD = "correct horse battery"
 EMAIL = "marketer@shop.example"
@@ -22,7 +22,7 @@ def csrf_from(html: str) -> str:
 
 @pytest.fixture
 def user(session):
-    row = User(email=EMAIL, password_hash=hash_password(PASSWORD))
+    row = User(email=EMAIL, password_hash=hash_password(PASSWORD), role=Role.ADMIN)
     session.add(row)
     session.commit()
     return row

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 
+from tracker.access import caller
 from tracker.auth import AUTH_REQUIRED, BEARER_REALM, bearer_token
 from tracker.collect.beacon import (
     MAX_BODY_BYTES,
@@ -202,7 +203,8 @@ def _api_hit(item: object, secret: str) -> Hit | None:
     """A stored hit for one API event; None when it is accepted but not stored (a bot)."""
     beacon = parse_api_event(item)
     site = _sites().get(beacon.site)
-    if site is None:
+    # A site the token may not see is answered exactly like one that does not exist.
+    if site is None or not caller().allows(site.id):
         raise InvalidEvent(f"Unknown site {beacon.site!r}.")
     # A server's events carry no Do-Not-Track: the store decided when it sent them.
     return admit(beacon, site, beacon.user_agent, secret_key=secret, ip=beacon.ip)
