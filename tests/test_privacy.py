@@ -62,8 +62,8 @@ def shop(client, site, send, session):  # noqa: F811
 
 def _report(client, site, headers) -> dict:
     today = datetime.now(UTC).date()
-    response = client.get(f"/api/reports/roi?site={site.public_id}&from={today - timedelta(days=1)}&to={today}"
-                          "&by=source,medium,campaign", headers=headers)
+    query = f"site={site.public_id}&from={today - timedelta(days=1)}&to={today}&by=source,medium,campaign"
+    response = client.get(f"/api/reports/roi?{query}", headers=headers)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
 
@@ -99,7 +99,8 @@ def test_export_prints_everything_held_about_the_person(runner, site, shop):
     assert [(o["order_id"], o["total"], o["currency"]) for o in held["orders"]] == [("ANN-1", "40.00", "USD")]
     assert "BOB" not in result.output and BOB not in result.output
     # The same person by their visitor id.
-    by_visitor = json.loads(runner.invoke(main, ["people", "export", "shop.example", "--visitor", ANN]).output)
+    by_visitor = runner.invoke(main, ["people", "export", "shop.example", "--visitor", ANN])
+    by_visitor = json.loads(by_visitor.output)
     assert by_visitor["orders"] == held["orders"] and by_visitor["identities"] == held["identities"]
 
 
@@ -117,7 +118,8 @@ def test_forget_erases_the_person_and_keeps_their_order_unattributed(runner, cli
 
     held = _held(session, site.id)
     # Bob (a visitor, an SMS-less visit, a page view, the email his order carried) is all that is left.
-    assert held_before == {"visitors": 2, "sessions": 2, "pageviews": 3, "identities": 2, "persons": 2, "hits": 0}
+    assert held_before == {"visitors": 2, "sessions": 2, "pageviews": 3, "identities": 2, "persons": 2,
+                           "hits": 0}
     assert held == {"visitors": 1, "sessions": 1, "pageviews": 1, "identities": 1, "persons": 1, "hits": 0}
     ann = session.scalar(select(Order).where(Order.external_id == "ANN-1"))
     assert (ann.visitor_id, ann.person_id, ann.email_hash, ann.phone_hash, ann.landing_url) == (None,) * 5
