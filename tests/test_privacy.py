@@ -168,3 +168,61 @@ def test_naming_the_person_badly_is_one_sentence(runner, site, args, message):
         result = runner.invoke(main, ["people", command, site.public_id, *args])
         assert result.exit_code == 1
         assert message in result.output and result.output.count("\n") == 1
+
+
+# --- Shopify's compliance topics -------------------------------------------------------------
+
+SHOP = {"shop_id": 954889, "shop_domain": "shop-example.myshopify.com"}
+
+
+def _compliance(send, topic: str, data: dict, webhook_id: str):  # noqa: F811
+    response = send.shopify(data, topic=topic, webhook_id=webhook_id)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_customers_redact_forgets_the_customer_and_its_own_body(send, client, site, shop, session):  # noqa: F811
+    before = _report(client, site, shop)
+    request = {**SHOP, "customer": {"id": 191167, "email": ANN_EMAIL, "phone": "+16135550142"},
+               "orders_to_redact": [1, 2]}
+    answer = _compliance(send, "customers/redact", request, "redact-1")
+    assert answer["status"] == DeliveryStatus.ERASED
+    assert _held(session, site.id)["identities"] == 1  # Bob's
+    after = _report(client, site, shop)
+    assert after["totals"]["revenue"] == before["totals"]["revenue"]
+    assert _revenue(after, "welcome") is None and _revenue(after, "(unattributed)") == "40.00"
+    bodies = dict(session.execute(select(WebhookDelivery.topic, func.length(WebhookDelivery.body))).all())
+    assert bodies["customers/redact"] == 0  # the request named the person: its body is gone too
+    session.rollback()
+    assert _compliance(send, "customers/redact", request, "redact-1")["status"] == "duplicate"
+
+
+def test_shop_redact_erases_the_sites_visit_data(send, client, site, shop, session):  # noqa: F811
+    before = _report(client, site, shop)
+    assert _compliance(send, "shop/redact", SHOP, "shop-redact-1")["status"] == DeliveryStatus.ERASED
+    assert _held(session, site.id) == {"visitors": 0, "sessions": 0, "pageviews": 0, "identities": 0,
+                                       "persons": 0, "hits": 0}
+    orders = session.execute(select(Order.external_id, Order.total_minor, Order.visitor_id, Order.email_hash)
+                             .order_by(Order.external_id)).all()
+    assert orders == [("ANN-1", 4000, None, None), ("BOB-1", 2500, None, None)]
+    session.rollback()
+    after = _report(client, site, shop)
+    assert after["totals"]["revenue"] == before["totals"]["revenue"]
+    assert _revenue(after, "(unattributed)") == "65.00"
+
+
+def test_a_data_request_is_recorded_listed_and_exported(send, runner, site, shop):  # noqa: F811
+    request = {**SHOP, "orders_requested": [299938, 280263], "data_request": {"id": 9999},
+               "customer": {"id": 191167, "email": ANN_EMAIL, "phone": "+16135550142"}}
+    assert _compliance(send, "customers/data_request", request, "data-request-1")["status"] == "ignored"
+    listing = runner.invoke(main, ["people", "requests", "shop.example"])
+    assert listing.exit_code == 0, listing.output
+    header, row = listing.output.splitlines()
+    assert header.split()[:3] == ["request", "received", "site"]
+    assert "shop.example  9999" in row and "191167" in row and ANN_EMAIL.lower() not in listing.output
+    command = row[row.index("tracker people export"):].split()  # tracker people export SITE --request N
+    exported = runner.invoke(main, command[1:])
+    assert exported.exit_code == 0, exported.output
+    held = json.loads(exported.output)
+    assert [v["visitor_id"] for v in held["visitors"]] == [ANN]
+    assert [o["order_id"] for o in held["orders"]] == ["ANN-1"]

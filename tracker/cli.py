@@ -18,9 +18,12 @@ from tracker.audit import audit
 from tracker.console import CommandError, db_session, load_config, user_errors
 from tracker.db import begin_write
 from tracker.identity import normalise_email
-from tracker.models import PROVIDERS, ApiToken, Role, Site, User
+from tracker.models import PROVIDERS, ApiToken, Role, Site, User, WebhookDelivery
 from tracker.sites import add_secret, create_site, require_site
+from tracker.webhooks import shopify
 from tracker.webhooks.cli import webhooks_group
+from tracker.webhooks.payload import MalformedPayload, items, mapping, parse_json, text_or_none
+from tracker.webhooks.sealing import UnreadableBody, unseal
 
 # A command ends without a last full garbage collection over every object SQLAlchemy and the
 # command made (a third of a second on a small machine); the process's memory goes back anyway.
@@ -176,15 +179,66 @@ def people_forget(site_ref: str, email: str | None, phone: str | None, visitor: 
 @people_group.command("export")
 @click.argument("site_ref", metavar="SITE")
 @_person_options
+@click.option("--request", "request_id", type=int, help="A data request (`tracker people requests`).")
 @user_errors
-def people_export(site_ref: str, email: str | None, phone: str | None, visitor: str | None) -> None:
+def people_export(site_ref: str, email: str | None, phone: str | None, visitor: str | None,
+                  request_id: int | None) -> None:
     """Print, as JSON, everything held about a person on SITE."""
     config = load_config()
     with db_session(config) as session:
         site = require_site(session, site_ref)
-        subject = privacy.find_subject(session, site, config.secret_key, email, phone, visitor)
+        if request_id is not None:
+            if email or phone or visitor:
+                raise CommandError("Give either --request or the person, not both.")
+            data = _data_request(session, site, request_id, config.secret_key)
+            who = mapping(data.get("customer"))
+            order_ids = [str(i) for i in items(data.get("orders_requested"))]
+            subject = privacy.customer(session, site, config.secret_key, text_or_none(who.get("email")),
+                                       text_or_none(who.get("phone")), "shopify", order_ids)
+        else:
+            subject = privacy.find_subject(session, site, config.secret_key, email, phone, visitor)
         held = {"site": site.domain, **privacy.export(session, subject)}
     click.echo(json.dumps(held, indent=2, ensure_ascii=False))
+
+
+@people_group.command("requests")
+@click.argument("site_ref", metavar="SITE", required=False)
+@user_errors
+def people_requests(site_ref: str | None) -> None:
+    """The data requests stores sent (Shopify's customers/data_request), newest first."""
+    config = load_config()
+    with db_session(config) as session:
+        query = select(WebhookDelivery, Site.domain).join(Site, Site.id == WebhookDelivery.site_id).where(
+            WebhookDelivery.provider == "shopify", WebhookDelivery.topic == shopify.DATA_REQUEST)
+        if site_ref:
+            query = query.where(WebhookDelivery.site_id == require_site(session, site_ref).id)
+        rows = []
+        for delivery, domain in session.execute(query.order_by(WebhookDelivery.received_at.desc())):
+            data = _payload(delivery, config.secret_key)
+            rows.append((str(delivery.id), _when(delivery.received_at, ""), domain,
+                         str(mapping(data.get("data_request")).get("id") or "?"),
+                         str(mapping(data.get("customer")).get("id") or "?"),
+                         str(len(items(data.get("orders_requested")))),
+                         f"tracker people export {domain} --request {delivery.id}"))
+    if not rows:
+        click.echo("No data requests received.")
+        return
+    _table(("request", "received", "site", "shopify request", "customer", "orders", "export with"), rows)
+
+
+def _payload(delivery: WebhookDelivery, secret_key: str) -> dict:
+    try:
+        return parse_json(unseal(secret_key, delivery.body))
+    except (MalformedPayload, UnreadableBody):
+        return {}
+
+
+def _data_request(session, site: Site, request_id: int, secret_key: str) -> dict:
+    delivery = session.get(WebhookDelivery, request_id)
+    if delivery is None or delivery.site_id != site.id or delivery.topic != shopify.DATA_REQUEST:
+        raise CommandError(f"There is no data request {request_id} for {site.domain}; "
+                           "`tracker people requests` lists them.")
+    return _payload(delivery, secret_key)
 
 
 # --- users and tokens -----------------------------------------------------------------------

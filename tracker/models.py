@@ -39,6 +39,11 @@ class DeliveryStatus(StrEnum):
     WAITING = "waiting"  # a refund whose order has not arrived yet
     FAILED = "failed"  # kept for `tracker webhooks replay`
     ERASED = "erased"  # its body is gone: the person it was about was forgotten (tracker.privacy)
+
+
+# A store's retry of a delivery in one of these is answered as a duplicate.
+SETTLED_DELIVERIES = frozenset({DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED, DeliveryStatus.WAITING,
+                                DeliveryStatus.ERASED})
 IDENTITY_KINDS = ("email", "phone")
 
 

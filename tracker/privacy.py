@@ -51,10 +51,15 @@ class Subject:
     visitor_ids: set[int] = field(default_factory=set)
     visitor_keys: set[str] = field(default_factory=set)
     hashes: set[str] = field(default_factory=set)  # identity hashes: emails and phones
+    # Orders a store names as the person's (provider, external ids).
+    provider: str | None = None
+    order_ids: set[str] = field(default_factory=set)
 
     def orders(self):
         """The condition for their orders."""
         links = []
+        if self.order_ids:
+            links.append((Order.provider == self.provider) & Order.external_id.in_(self.order_ids))
         if self.person_ids:
             links.append(Order.person_id.in_(self.person_ids))
         if self.visitor_ids:
@@ -198,3 +203,40 @@ def export(db: Session, subject: Subject) -> dict:
             for o in held_orders
         ],
     }
+
+
+def forget_customer(db: Session, site: Site, secret_key: str, email: str | None, phone: str | None,
+                    provider: str, order_ids: tuple[str, ...] = ()) -> Erased:
+    """A store's erasure request (Shopify's customers/redact)."""
+    return forget(db, customer(db, site, secret_key, email, phone, provider, order_ids))
+
+
+def customer(db: Session, site: Site, secret_key: str, email: str | None, phone: str | None,
+             provider: str, order_ids=()) -> Subject:
+    """A store's customer as a subject: the person by their email and by their phone (either may
+    be missing or malformed), and the orders the store names."""
+    subject = Subject(site_id=site.id, provider=provider, order_ids=set(order_ids))
+    for kind, value in (("email", email), ("phone", phone)):
+        if not value:
+            continue
+        try:
+            found = find_subject(db, site, secret_key, **{kind: value})
+        except PersonError:  # a malformed address was never stored as an identity
+            continue
+        subject.person_ids |= found.person_ids
+        subject.visitor_ids |= found.visitor_ids
+        subject.visitor_keys |= found.visitor_keys
+        subject.hashes |= found.hashes
+    return subject
+
+
+def erase_site(db: Session, site_id: int) -> None:
+    """Erase a site's visit data and identities (Shopify's shop/redact): every page view, visit,
+    visitor, waiting hit, identity and person; orders keep their totals and lose their links."""
+    for model in (Pageview, TrackedSession, WaitingHit):
+        db.execute(delete(model).where(model.site_id == site_id))
+    db.execute(update(Order).where(Order.site_id == site_id).values(
+        visitor_id=None, person_id=None, email_hash=None, phone_hash=None, landing_url=None, referrer=None,
+        match_method=None, updated_at=utcnow()))
+    for model in (Visitor, Identity, Person):
+        db.execute(delete(model).where(model.site_id == site_id))

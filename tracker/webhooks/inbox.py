@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from tracker.db import begin_write, insert_for, utcnow
 from tracker.limits import EXTERNAL_ID_LENGTH
 from tracker.models import DeliveryStatus, Site, WebhookDelivery
+from tracker.privacy import ERASED_BODY
 from tracker.webhooks import generic, shopify, stripe, woocommerce
 from tracker.webhooks.orders import apply
 from tracker.webhooks.payload import InvalidOrder, MalformedPayload, parse_json
@@ -126,7 +127,8 @@ def _process_once(session: Session, delivery_id: int, secret_key: str, force: bo
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
-    if delivery.status in (DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED) and not force:
+    done = delivery.status in (DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED) and not force
+    if done or delivery.status == DeliveryStatus.ERASED:  # an erased body has nothing left to replay
         session.commit()
         return Outcome(delivery_id, delivery.status)
     site = session.get(Site, delivery.site_id)
@@ -145,6 +147,9 @@ def _process_once(session: Session, delivery_id: int, secret_key: str, force: bo
             delivery.order_external_id = changes.refunds[0].order_external_id
         elif changes.orders:
             delivery.order_external_id = changes.orders[0].external_id
+        if changes.forget is not None or changes.erase_site:
+            # The request itself names the person: done, its body goes too (its id stays, for retries).
+            delivery.body, delivery.headers, status = ERASED_BODY, {}, DeliveryStatus.ERASED
     delivery.status = status
     delivery.error = None
     delivery.attempts = (delivery.attempts or 0) + 1

@@ -7,6 +7,7 @@ import hashlib
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from tracker import privacy
 from tracker.db import insert_for, utcnow
 from tracker.models import DeliveryStatus, Order, Refund, Site, WebhookDelivery
 from tracker.sales import OrderStatus
@@ -31,6 +32,11 @@ def apply(session: Session, site: Site, provider: str, changes: Changes, secret_
             .where(Order.site_id == site.id, Order.provider == provider, Order.external_id == order_id)
             .values(status=OrderStatus.VOIDED)
         )
+    if changes.forget is not None:
+        privacy.forget_customer(session, site, secret_key, changes.forget.email, changes.forget.phone,
+                                provider, changes.forget.order_ids)
+    if changes.erase_site:
+        privacy.erase_site(session, site.id)
     return complete
 
 

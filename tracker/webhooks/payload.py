@@ -50,6 +50,18 @@ class Changes:
     refunds: list[RefundFacts] = field(default_factory=list)
     # Orders the store deleted: they count zero from now on.
     deleted: list[str] = field(default_factory=list)
+    # A person to forget (a customer's erasure request), or the whole site's visit data.
+    forget: Forget | None = None
+    erase_site: bool = False
+
+
+@dataclass(frozen=True)
+class Forget:
+    """Whom a store asks to erase: by email and phone, and the orders it names."""
+
+    email: str | None
+    phone: str | None
+    order_ids: tuple[str, ...] = ()
 
 
 def parse_json(body: bytes) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 from tracker.sales import PAID_STATUSES, OrderStatus
 from tracker.webhooks.payload import (
     Changes,
+    Forget,
     InvalidOrder,
     OrderFacts,
     RefundFacts,
@@ -31,6 +32,10 @@ ORDER_TOPICS = {
 }
 REFUND_TOPICS = {"refunds/create"}
 DELETE_TOPICS = {"orders/delete"}
+# Shopify's mandatory compliance topics (tracker.privacy).
+CUSTOMER_REDACT = "customers/redact"
+SHOP_REDACT = "shop/redact"
+DATA_REQUEST = "customers/data_request"
 VISITOR_ATTRIBUTES = ("_tracker_vid", "tracker_vid")
 # Shopify's financial statuses of an order that has been paid (refunds arrive on their own).
 SHOPIFY_PAID = {"paid", "partially_paid", "partially_refunded"}
@@ -58,6 +63,14 @@ def parse(topic: str | None, payload: dict[str, Any], headers, site) -> Changes 
         return Changes(refunds=[refund_facts(payload, order_id, None, site.currency)])
     if topic in DELETE_TOPICS:
         return Changes(deleted=[external_id(payload.get("id"), "order id")])
+    if topic == CUSTOMER_REDACT:
+        customer = mapping(payload.get("customer"))
+        order_ids = tuple(external_id(i, "orders_to_redact") for i in items(payload.get("orders_to_redact")))
+        return Changes(forget=Forget(text_or_none(customer.get("email")), text_or_none(customer.get("phone")),
+                                     order_ids))
+    if topic == SHOP_REDACT:
+        return Changes(erase_site=True)
+    # customers/data_request: the delivery itself is the record (`tracker people requests`).
     return None
 
 

@@ -8,7 +8,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.db import get_session
-from tracker.models import DeliveryStatus
+from tracker.models import SETTLED_DELIVERIES, DeliveryStatus
 from tracker.sites import find_site, secrets_for
 from tracker.webhooks import woocommerce
 from tracker.webhooks.inbox import RECEIVERS, process, store
@@ -81,7 +81,7 @@ def receive(provider: str, site_ref: str):
     except SQLAlchemyError as exc:
         session.rollback()
         return _unavailable(exc)
-    if status in (DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED, DeliveryStatus.WAITING):
+    if status in SETTLED_DELIVERIES:
         return jsonify(status="duplicate", delivery=delivery_id)
 
     # Stored and committed: from here on the store gets a 2xx whatever happens to processing.
