@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -226,3 +227,63 @@ def test_a_data_request_is_recorded_listed_and_exported(send, runner, site, shop
     held = json.loads(exported.output)
     assert [v["visitor_id"] for v in held["visitors"]] == [ANN]
     assert [o["order_id"] for o in held["orders"]] == ["ANN-1"]
+
+
+# --- nothing personal in logs or tables ------------------------------------------------------
+
+CLIENT_IP = "127.0.0.23"  # a loopback address of its own, so that it can be searched for
+PHONE = "+1 613 555 0199"
+
+
+def _from_client_ip(port: int, data: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), source_address=(CLIENT_IP, 0), timeout=10) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _all_rows(session) -> str:
+    from tracker.db import Base
+
+    session.rollback()
+    text = "\n".join(str(row) for table in Base.metadata.sorted_tables
+                     for row in session.execute(table.select()))
+    session.rollback()
+    return text
+
+
+def test_no_ip_email_or_phone_reaches_a_log_or_a_table(config_env, site, session, database_url, tmp_path):
+    from tests.test_database_waits import Server
+
+    server = Server(config_env)
+    try:
+        bad = _from_client_ip(server.port, b"NOT-HTTP /\\x00 nonsense\r\n\r\n")
+        assert bad.startswith(b"HTTP/1.1 400")
+        for event in ({"event": "pageview", "url": "https://shop.example/?utm_source=postscript&utm_medium=sms"},
+                      {"event": "identify", "url": "https://shop.example/account", "email": ANN_EMAIL,
+                       "phone": PHONE}):
+            body = json.dumps({"site": site.public_id, "visitor": "v_private_1", **event}).encode()
+            head = (f"POST /collect HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                    f"User-Agent: {BROWSER}\r\nContent-Length: {len(body)}\r\n"
+                    "Connection: close\r\n\r\n").encode()
+            assert _from_client_ip(server.port, head + body).startswith(b"HTTP/1.1 202")
+        pixel = f"GET /collect.gif?site={site.public_id}&url=https%3A%2F%2Fshop.example%2F HTTP/1.1\r\n" \
+                f"Host: x\r\nUser-Agent: {BROWSER}\r\nConnection: close\r\n\r\n"
+        assert _from_client_ip(server.port, pixel.encode()).startswith(b"HTTP/1.1 200")
+    finally:
+        log = server.stop()
+    assert "Invalid request from a client" in log  # gunicorn said what happened, without the address
+    stored = _all_rows(session)
+    assert "v_private_1" in stored  # the visit is there...
+    for secret in (CLIENT_IP, ANN_EMAIL, ANN_EMAIL.lower(), "6135550199", "613 555 0199"):
+        assert secret not in log, f"{secret} in the server's log"
+        assert secret not in stored, f"{secret} in a table"  # ...not who made it
+    if database_url.startswith("sqlite"):
+        path = database_url.removeprefix("sqlite:///")
+        raw = b"".join(Path(name).read_bytes() for name in (path, path + "-wal") if Path(name).exists())
+        for secret in (CLIENT_IP, ANN_EMAIL.lower(), "6135550199"):
+            assert secret.encode() not in raw

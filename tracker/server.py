@@ -9,9 +9,11 @@ worker's threads as usual. No access log: it would write every visitor's IP addr
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 DEFAULT_APP = "tracker.wsgi:app"
 # gunicorn's gthread worker whose event loop answers plain page views itself.
@@ -29,12 +31,23 @@ def options(bind: str, workers: int, threads: int, worker_class: str = WORKER_CL
         "worker_class": worker_class,
         "accesslog": None,
         "errorlog": "-",
+        "logger_class": PrivateLogger,
         "graceful_timeout": 10,
         "keepalive": 5,
         # Let the writer thread finish its batch before a worker is recycled.
         "timeout": 60,
         "post_worker_init": _post_worker_init,
     }
+
+
+class PrivateLogger(Logger):
+    """gunicorn's error log without the client's address: gunicorn writes it for every request it
+    cannot parse ("Invalid request from ip=…"), and nothing personal may reach a log."""
+
+    _ADDRESS = re.compile(r"\bfrom ip=\S+?:(?= )")
+
+    def warning(self, msg, *args, **kwargs):
+        super().warning(self._ADDRESS.sub("from a client:", str(msg)), *args, **kwargs)
 
 
 def _post_worker_init(worker) -> None:
