@@ -3,9 +3,11 @@
 //   <script defer src="https://COLLECTOR/t.js" data-site="SITE"></script>
 //
 // Optional attributes on the tag: data-api="https://COLLECTOR/" (the collector's base URL,
-// ending in a slash; default: where this file was loaded from) and data-respect-dnt (send nothing when the browser asks
-// for Do-Not-Track or Global Privacy Control).
-// Exposes window.tracker = {visitor(), identify(emailOrPhone), pageview()}.
+// ending in a slash; default: where this file was loaded from), data-respect-dnt (send nothing when the browser asks
+// for Do-Not-Track or Global Privacy Control) and data-consent="required" (store and send nothing until the page
+// calls tracker.consent(true); tracker.consent(false) forgets the stored id).
+// A browser sending Global Privacy Control is counted anonymously: no stored id, no identify, no cart attribute.
+// Exposes window.tracker = {visitor(), identify(emailOrPhone), pageview(), consent(yes)}.
 // Budget: 880 bytes gzipped once minified (tests/collect/test_snippet.py); count every byte.
 (function () {
   var w = window, d = document, n = navigator, tag = d.currentScript;
@@ -17,21 +19,30 @@
   var api = new URL('collect', data.api || tag.src);
   // Robots and browser automation, or a person who asked not to be tracked where the site
   // honours it: the API still exists so the page's own calls keep working, but nothing is sent.
-  var off = !data.site || n.webdriver ||
-    ('respectDnt' in data && (n.doNotTrack == '1' || n.globalPrivacyControl));
-  var id = off ? '' : visitor();
+  var anon = n.globalPrivacyControl;
+  var off = !data.site || n.webdriver || ('respectDnt' in data && (n.doNotTrack == '1' || anon));
+  // Consent required and not given yet (an id is stored only once it was given).
+  var wait = data.consent == 'required' && !stored();
+  // 128 random bits as digits.
+  var id = off || anon || wait ? '' : visitor();
+
+  function visitor() { return keep(stored() || crypto.getRandomValues(new Uint32Array(4)).join('')); }
   var last;
 
-  // A first-party id kept in localStorage, or in a cookie where storage is blocked.
-  function visitor() {
+  function stored() {
     var v, m;
     try { v = localStorage.getItem(KEY); } catch (e) {}
     if (!v && (m = d.cookie.match(KEY + '=(\\w+)'))) v = m[1];
-    // 128 random bits as digits.
-    v = v || crypto.getRandomValues(new Uint32Array(4)).join('');
-    try { localStorage.setItem(KEY, v); } catch (e) {
-      d.cookie = KEY + '=' + v + ';path=/;max-age=63072000;samesite=lax';
-    }
+    return v;
+  }
+
+  // A first-party id kept in localStorage, or in a cookie where storage is blocked; '' forgets it.
+  function keep(v) {
+    try {
+      v ? localStorage.setItem(KEY, v) : localStorage.removeItem(KEY);
+      if (v) return v;
+    } catch (e) {}
+    d.cookie = KEY + '=' + v + ';path=/;samesite=lax;max-age=' + (v ? 63072000 : 0);
     return v;
   }
 
@@ -40,9 +51,10 @@
   // A string body goes as text/plain (for sendBeacon and fetch alike): a cross-origin request
   // without a CORS preflight.
   function send(body) {
-    if (off) return;
+    if (off || wait) return;
     body.site = data.site;
-    body.visitor = id;
+    // Without an id the collector counts the visit with a daily-rotating anonymous visitor.
+    id ? body.visitor = id : body.anonymous = true;
     body.url = here();
     body = JSON.stringify(body);
     n.sendBeacon && n.sendBeacon(api, body) || fetch(api, {method: 'POST', body: body, keepalive: true});
@@ -63,9 +75,22 @@
     identify: function (value) {
       var body = {event: 'identify'};
       body[/@/.test(value) ? 'email' : 'phone'] = '' + value;
-      value && send(body);
+      value && id && send(body);
     },
-    pageview: function () { pageview(1); }
+    pageview: function () { pageview(1); },
+    // A consent banner's answer: yes counts this page (once) and from now on; no forgets the id.
+    consent: function (yes) {
+      if (yes) {
+        if (wait) {
+          wait = 0;
+          id = anon ? '' : visitor();
+          pageview(1);
+        }
+      } else {
+        keep(id = '');
+        wait = 1;
+      }
+    }
   };
   if (off) return;
 
@@ -84,7 +109,7 @@
   // Shopify storefronts: the visitor id rides on the cart into the order's note_attributes.
   // Once per browser session, not on every page.
   try {
-    if (w.Shopify && sessionStorage.getItem(KEY) != id) {
+    if (id && w.Shopify && sessionStorage.getItem(KEY) != id) {
       sessionStorage.setItem(KEY, id);
       fetch('/cart/update.js', {
         method: 'POST',

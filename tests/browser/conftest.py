@@ -123,7 +123,8 @@ PAGE = """<!doctype html>
 @pytest.fixture
 def store(collector, site) -> Iterator[Store]:
     """Pages at http://shop.example:PORT/...; `?shopify=1` makes it a Shopify storefront,
-    `?dnt=1` adds data-respect-dnt to the tag and `?twice=1` includes the tag twice."""
+    `?dnt=1` adds data-respect-dnt to the tag, `?consent=1` data-consent="required", and
+    `?twice=1` includes the tag twice."""
     shop = Flask("store")
     served_store = Store(url="")
 
@@ -132,6 +133,7 @@ def store(collector, site) -> Iterator[Store]:
     def page(path: str):
         shopify = request.args.get("shopify") or request.cookies.get("shopify")
         extra = " data-respect-dnt" if request.args.get("dnt") else ""
+        extra += ' data-consent="required"' if request.args.get("consent") else ""
         tag = f'<script defer src="{collector}/t.js" data-site="{site.public_id}"{extra}></script>'
         body = PAGE.format(
             title=html.escape(f"Store /{path}"),

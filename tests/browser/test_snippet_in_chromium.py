@@ -263,3 +263,59 @@ def test_a_page_with_the_tag_twice_is_counted_once(store, make_context, query, w
     page.wait_for_load_state("networkidle")
     assert sorted(paths) == ["/?twice=1", "/cart"]
     assert len(requests) == 2
+
+
+def _stored_id(page) -> tuple[str | None, str]:
+    return page.evaluate("localStorage.getItem('_tracker_vid')"), page.evaluate("document.cookie")
+
+
+def test_with_consent_required_nothing_is_stored_or_sent_until_it_is_given(
+    store, make_context, query, wait_for
+):
+    page = make_context().new_page()
+    sent = collect_requests(page)
+    page.goto(store.page_url("/?consent=1&utm_source=postscript&utm_medium=sms"), wait_until="networkidle")
+    page.evaluate("history.pushState({}, '', '/elsewhere?consent=1')")
+    page.evaluate("tracker.identify('ann@example.com')")
+    page.wait_for_timeout(300)
+    assert sent == [] and _stored_id(page) == (None, "") and page.evaluate("tracker.visitor()") == ""
+
+    # The banner's "accept": this page counts once, the id is kept, and later pages count at once.
+    page.evaluate("tracker.consent(true); tracker.consent(true)")
+    key = page.evaluate("tracker.visitor()")
+    assert key and _stored_id(page)[0] == key
+    assert wait_for(lambda: query(pageview_paths(key))) == ["/elsewhere?consent=1"]
+    page.goto(store.page_url("/next?consent=1"), wait_until="networkidle")
+    assert page.evaluate("tracker.visitor()") == key  # remembered without asking the banner again
+    assert wait_for(lambda: len(query(pageview_paths(key))) == 2)
+
+    # "Withdraw": the id is forgotten and nothing more is sent.
+    page.evaluate("tracker.consent(false)")
+    assert _stored_id(page) == (None, "") and page.evaluate("tracker.visitor()") == ""
+    before = len(sent)
+    page.evaluate("history.pushState({}, '', '/after-withdrawal?consent=1')")
+    page.wait_for_timeout(300)
+    assert len(sent) == before and len(query(pageview_paths(key))) == 2
+
+
+GPC = "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})"
+
+
+def test_global_privacy_control_counts_the_page_anonymously(store, make_context, query, wait_for):
+    context = make_context()
+    context.add_init_script(GPC)
+    page = context.new_page()
+    sent = collect_requests(page)
+    page.goto(store.page_url("/?shopify=1&utm_source=attentive&utm_medium=sms&utm_campaign=gpc"),
+              wait_until="networkidle")
+    page.evaluate("tracker.identify('ann@example.com')")
+    page.wait_for_timeout(300)
+    assert page.evaluate("tracker.visitor()") == ""
+    assert _stored_id(page) == (None, "shopify=1")  # the store's own cookie only
+    assert page.evaluate("sessionStorage.length") == 0
+    assert len(sent) == 1 and store.cart_updates == []  # the page view; no identify, no cart attribute
+    visitors = wait_for(lambda: query(lambda db: list(db.scalars(select(Visitor.visitor_key)))))
+    assert len(visitors) == 1 and visitors[0].startswith("anon-")
+    visit = wait_for(lambda: query(sessions_of(visitors[0])))
+    assert visit[0].utm_campaign == "gpc"
+    assert query(count(Identity)) == 0

@@ -56,6 +56,7 @@ BAD_BODIES = [
     (with_(width=True), "number"),
     (with_(title={"a": 1}), "string"),
     (with_(event="purchase"), "event"),
+    (with_(anonymous=True, event="identify", email="ann@example.com"), "anonymous"),
     (with_(url="https://a.example/\nx"), "control"),
 ]
 

@@ -12,7 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILT = ROOT / "js" / "dist" / "t.js"
-GZIP_BUDGET = 880
+# 880 bytes until consent: tracker.consent() and waiting for it cost 62 bytes (909), Global
+# Privacy Control's anonymous mode and forgetting a stored id 49 more (971).
+GZIP_BUDGET = 975
 
 
 def test_the_built_snippet_fits_the_size_budget():

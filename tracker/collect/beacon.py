@@ -160,8 +160,14 @@ def parse_beacon(data: object) -> Beacon:
     """Validate a /collect body (the snippet's or any client's)."""
     if not isinstance(data, dict):
         raise InvalidEvent("The body must be a JSON object.")
+    # `anonymous`: the snippet in a browser sending Global Privacy Control keeps no id; the collector
+    # counts the page view with the daily-rotating anonymous visitor (as for the pixel).
+    anonymous = data.get("anonymous") is True
+    event = _event_type(data, "event")
+    if anonymous and event == "identify":
+        raise InvalidEvent("An anonymous page view cannot identify anyone.")
     return _beacon(
-        data, _event_type(data, "event"), visitor=check_visitor(data.get("visitor")),
+        data, event, visitor=None if anonymous else check_visitor(data.get("visitor")),
         automated=data.get("webdriver") is True or data.get("automated") is True,
     )
 

@@ -99,8 +99,8 @@ class CollectFastPath:
             beacon = parse_beacon(loads(body))
         except InvalidEvent:
             return None
-        if beacon.email or beacon.phone:
-            return None  # identify: hashed and linked in views
+        if beacon.email or beacon.phone or beacon.visitor is None:
+            return None  # identify (hashed and linked), or anonymous (needs the address): in views
         if cached_only:
             known, site = self.sites.cached(beacon.site)
             if not known:

@@ -119,7 +119,7 @@ def collect():
         return _error(str(exc))
     try:
         hit = admit(beacon, _sites().get(beacon.site), request.headers.get("User-Agent", ""),
-                    opted_out=_opted_out(), secret_key=_secret_key())
+                    opted_out=_opted_out(), secret_key=_secret_key(), ip=request.remote_addr)
     except InvalidEvent as exc:
         return _error(str(exc))
     if hit is None:
