@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from reports.build import build_site, refresh_site
 from reports.costs import read_csv, save_costs
 from reports.links import unlinked_count
+from reports.retention import Purged, purge
 from reports.roi import FIRST_DATE, LAST_DATE
 from reports.rollups import ROLLUP_LOOKBACK
 from tracker.collect.sessionise import sessionise_backlog
@@ -24,7 +25,7 @@ from tracker.db import begin_write, make_engine
 from tracker.errors import CostError
 from tracker.models import Site
 from tracker.money import from_minor
-from tracker.sites import require_site
+from tracker.sites import kept_from, require_site, retention_days
 from tracker.waits import unanswered
 
 
@@ -148,6 +149,10 @@ def _build(engine, site_ref: str | None, date_from, date_to) -> None:
             for option, day in (("--from", first), ("--to", last)):
                 if not FIRST_DATE <= day <= LAST_DATE:
                     raise CommandError(f"{option} {day} is outside {FIRST_DATE} to {LAST_DATE}.")
+            first_kept = kept_from(site)
+            if first_kept is not None and first < first_kept:
+                raise CommandError(f"Visits of {site.domain} before {first_kept} are no longer kept, so "
+                                   f"their rollups stay as built; build from {first_kept} on.")
             days = (last - first).days + 1
             pending = unlinked_count(session, site.id)
             session.rollback()
@@ -164,6 +169,22 @@ def _build(engine, site_ref: str | None, date_from, date_to) -> None:
             if refreshed:
                 click.echo(f"Rebuilt {refreshed} earlier day(s) of {site.domain} whose orders, refunds, "
                            "people or visits changed since.")
+            purged = purge(session, site)
+            if purged is not None:
+                _say_purged(site, purged)
+
+
+def _say_purged(site: Site, purged: Purged) -> None:
+    if purged.sessions or purged.visitors or purged.hits or purged.bodies:
+        click.echo(f"Deleted {site.domain}'s raw visits before {purged.before} (it keeps "
+                   f"{retention_days(site)} days): {purged.sessions} sessions, {purged.pageviews} page "
+                   f"views, {purged.visitors} visitors, {purged.hits} waiting hits, {purged.bodies} webhook "
+                   "bodies.")
+    if purged.unbuilt:
+        first, last = purged.unbuilt
+        click.echo(f"Kept {site.domain}'s visits of {first} to {last} past its retention: they are not "
+                   f"rolled up yet; run `tracker reports build --site {site.public_id} --from {first} "
+                   f"--to {last}`.", err=True)
 
 
 # Announce the one-off linking of visits stored before they carried links when it is this large.

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from reports import credit, rollups, traffic
+from reports import credit, retention, rollups, traffic
 from reports.attribution import DEFAULT_MODEL, MODELS, ORDER_SCALE, AttributionModel
 from reports.credit import UNATTRIBUTED, Key
 from tracker.days import days_between, range_bounds, runs, site_today
@@ -82,8 +82,9 @@ def parse_report_query(session: Session, args: Mapping[str, str]) -> ReportQuery
             f"'lookback' must be a whole number of days from {MIN_LOOKBACK} to {MAX_LOOKBACK}, "
             f"not {raw_lookback!r}."
         )
-    by = parse_by(args.get("by"))
-    return ReportQuery(site, date_from, date_to, model, lookback, by)
+    query = ReportQuery(site, date_from, date_to, model, lookback, parse_by(args.get("by")))
+    retention.check_answerable(session, query)  # said up front (the report checks again)
+    return query
 
 
 def parse_by(raw: str | None) -> tuple[str, ...]:
@@ -169,6 +170,7 @@ def traffic_rows(
 
     if cov is None:
         cov = rollups.coverage(session, query.site, query.date_from, query.date_to)
+    retention.check_answerable(session, query, cov)
     level = traffic.level_of(query.by)
     if not cov.traffic_current or level is None:
         start, end = range_bounds(query.date_from, query.date_to, query.tz)
@@ -201,6 +203,7 @@ def credit_by(
 
     rows: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
     live_days: set[date] = set(days_between(query.date_from, query.date_to))
+    retention.check_answerable(session, query, cov, dims)
     if query.lookback == rollups.ROLLUP_LOOKBACK and query.model is not AttributionModel.FULL_IMPACT:
         if cov is None:
             cov = rollups.coverage(session, query.site, query.date_from, query.date_to)

@@ -20,6 +20,7 @@ from reports.credit import Key
 from reports.models import ReportBuild, ReportRollup
 from tracker.days import days_between, local_day, range_bounds
 from tracker.models import Order, Site, TrackedSession, Visitor
+from tracker.sites import kept_from
 from tracker.touch import DIMENSIONS
 
 # The lookback the rollups are built for; reports with another lookback are computed live.
@@ -119,6 +120,11 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
         for day in days_between(max(first, date_from), min(first + window + timedelta(days=1), date_to)):
             if result.built.get(day, (None, sid))[1] < sid:
                 result.stale.add(day)
+    # Days whose raw visits are gone (reports.retention): their rollups are final.
+    first_kept = kept_from(site)
+    if first_kept is not None:
+        result.stale = {d for d in result.stale if d >= first_kept}
+        result.late_days = {d for d in result.late_days if d >= first_kept}
     result.traffic_current = len(result.built) == (date_to - date_from).days + 1 and not result.late_days
     return result
 

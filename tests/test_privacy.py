@@ -287,3 +287,37 @@ def test_no_ip_email_or_phone_reaches_a_log_or_a_table(config_env, site, session
         raw = b"".join(Path(name).read_bytes() for name in (path, path + "-wal") if Path(name).exists())
         for secret in (CLIENT_IP, ANN_EMAIL.lower(), "6135550199"):
             assert secret.encode() not in raw
+
+
+def test_forget_while_page_views_keep_arriving(runner, app, site, shop, session):
+    """The collector keeps acknowledging (and storing) other visitors' page views meanwhile."""
+    import threading
+
+    stop, acknowledged, refused = threading.Event(), [], []
+
+    def browse():
+        client = app.test_client()
+        n = 0
+        while not stop.is_set() or n < 20:
+            n += 1
+            body = {"site": site.public_id, "visitor": f"v_busy_{n}", "event": "pageview",
+                    "url": f"https://shop.example/busy/{n}"}
+            response = client.post("/collect", data=json.dumps(body), headers={"User-Agent": BROWSER},
+                                   content_type="text/plain")
+            (acknowledged if response.status_code == 202 else refused).append(n)
+
+    browsing = threading.Thread(target=browse)
+    browsing.start()
+    try:
+        for args in (["--email", ANN_EMAIL], ["--visitor", BOB]):
+            result = runner.invoke(main, ["people", "forget", site.public_id, *args])
+            assert result.exit_code == 0, result.output
+    finally:
+        stop.set()
+        browsing.join(30)
+    assert refused == [] and len(acknowledged) >= 20
+    session.rollback()
+    # (a page view acknowledged under load may wait in `hits` to be sessionised)
+    stored = {*session.scalars(select(Visitor.visitor_key)), *session.scalars(select(WaitingHit.visitor_key))}
+    assert {f"v_busy_{n}" for n in acknowledged} <= stored
+    assert ANN not in stored and BOB not in stored

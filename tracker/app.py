@@ -17,6 +17,7 @@ from tracker import access, db, health
 from tracker.collect import snippet
 from tracker.collect import views as collector
 from tracker.config import Config, Waits
+from tracker.errors import ReportQueryError
 from tracker.waits import within
 from tracker.webhooks import views as webhooks
 
@@ -60,6 +61,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     app.register_error_handler(HTTPException, _http_error)
     for error in (OperationalError, InterfaceError, PoolTimeout):
         app.register_error_handler(error, _unavailable)
+    app.register_error_handler(ReportQueryError, _bad_report)
     app.wsgi_app = RequestWaits(app.wsgi_app, config.waits)
     return app
 
@@ -90,14 +92,24 @@ class RequestWaits:
 def _unavailable(exc: Exception):
     """A database that did not answer (in time, or at all): 503, JSON or a page, never a 500."""
     log.warning("database unavailable for %s: %s", request.path, str(exc).splitlines()[0])
-    if request.path.startswith(JSON_PREFIXES):
-        response = jsonify(error=UNAVAILABLE)
-    else:
-        # The template alone: the pages' context (the logged-in user) would ask the database again.
-        page = current_app.jinja_env.get_template("unavailable.html").render(message=UNAVAILABLE)
-        response = make_response(page)
-    response.status_code = 503
+    response = _answer(503, "This page cannot be shown right now", UNAVAILABLE)
     response.headers["Retry-After"] = RETRY_AFTER
+    return response
+
+
+def _bad_report(exc: ReportQueryError):
+    """A report that cannot be answered as asked (wherever a report route finds out): 400."""
+    return _answer(400, "This report cannot be shown", str(exc))
+
+
+def _answer(status: int, title: str, message: str):
+    if request.path.startswith(JSON_PREFIXES):
+        response = jsonify(error=message)
+    else:
+        # The template alone: the pages' context (the logged-in user) may ask the database again.
+        page = current_app.jinja_env.get_template("message.html").render(title=title, message=message)
+        response = make_response(page)
+    response.status_code = status
     return response
 
 

@@ -19,7 +19,7 @@ from tracker.console import CommandError, db_session, load_config, user_errors
 from tracker.db import begin_write
 from tracker.identity import normalise_email
 from tracker.models import PROVIDERS, ApiToken, Role, Site, User, WebhookDelivery
-from tracker.sites import add_secret, create_site, require_site
+from tracker.sites import add_secret, create_site, require_site, set_retention
 from tracker.webhooks import shopify
 from tracker.webhooks.cli import webhooks_group
 from tracker.webhooks.payload import MalformedPayload, items, mapping, parse_json, text_or_none
@@ -125,6 +125,23 @@ def sites_list() -> None:
     with db_session() as session:
         for site in session.scalars(select(Site).order_by(Site.id)):
             click.echo(f"{site.public_id}\t{site.domain}\t{site.timezone}\t{site.currency}")
+
+
+@sites_group.command("retention")
+@click.argument("site")
+@click.argument("days", type=int)
+@user_errors
+def sites_retention(site: str, days: int) -> None:
+    """Keep raw visits and webhook bodies for DAYS days (0: for ever); the nightly build deletes the rest."""
+    with db_session() as session:
+        found = require_site(session, site)
+        set_retention(found, days)
+        domain = found.domain
+    if days:
+        click.echo(f"{domain} keeps visits for {days} days: the nightly build deletes older ones once "
+                   "they are rolled up; reports over older days come from the rollups.")
+    else:
+        click.echo(f"{domain} keeps visits for ever.")
 
 
 @sites_group.command("secret")

@@ -330,6 +330,8 @@ class WebhookDelivery(Base):
     __table_args__ = (
         UniqueConstraint("site_id", "provider", "delivery_key"),
         Index(None, "status", "received_at"),
+        # An erased person's orders' deliveries (tracker.privacy).
+        Index(None, "site_id", "order_external_id"),
     )
 
 

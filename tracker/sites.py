@@ -6,11 +6,13 @@ import base64
 import binascii
 import re
 import secrets
+from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from tracker.errors import SiteError
 from tracker.models import PROVIDERS, Site, WebhookSecret
@@ -143,3 +145,32 @@ def secrets_for(session: Session, site_id: int, provider: str) -> list[str]:
             .limit(SECRETS_KEPT_PER_PROVIDER)
         )
     )
+
+
+# --- how long raw visits are kept (reports.retention deletes them) ---------------------------
+
+RETENTION = "retention_days"
+KEPT_FROM = "kept_from"
+MAX_RETENTION_DAYS = 3650
+
+
+def retention_days(site: Site) -> int:
+    """Days of raw visits the site keeps; 0 keeps them for ever."""
+    return int((site.settings or {}).get(RETENTION) or 0)
+
+
+def kept_from(site: Site) -> date | None:
+    """The first local day whose raw visits are all still kept; None when none were deleted."""
+    value = (site.settings or {}).get(KEPT_FROM)
+    return date.fromisoformat(value) if value else None
+
+
+def set_setting(site: Site, name: str, value) -> None:
+    site.settings = {**(site.settings or {}), name: value}
+    flag_modified(site, "settings")
+
+
+def set_retention(site: Site, days: int) -> None:
+    if not 0 <= days <= MAX_RETENTION_DAYS:
+        raise SiteError(f"Keep visits for 0 (for ever) to {MAX_RETENTION_DAYS} days, not {days}.")
+    set_setting(site, RETENTION, days)

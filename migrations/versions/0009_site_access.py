@@ -1,4 +1,5 @@
-"""Per-site access: users are admins or viewers of named sites, tokens see every site or named ones
+"""Per-site access: users are admins or viewers of named sites, tokens see every site or named ones;
+deliveries found by their order (erasing a person's orders' bodies)
 
 Revision ID: 0009
 Revises: 0008
@@ -48,9 +49,12 @@ def upgrade() -> None:
                                 name=op.f("fk_api_token_sites_token_id_api_tokens"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("token_id", "site_id", name=op.f("pk_api_token_sites")),
     )
+    op.create_index("ix_webhook_deliveries_site_id_order_external_id", "webhook_deliveries",
+                    ["site_id", "order_external_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_deliveries_site_id_order_external_id", table_name="webhook_deliveries")
     op.drop_table("api_token_sites")
     op.drop_table("user_sites")
     with op.batch_alter_table("api_tokens") as batch:
