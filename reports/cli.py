@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from reports import digest
 from reports.build import build_site, refresh_site
 from reports.costs import read_csv, save_costs
 from reports.links import unlinked_count
@@ -23,6 +24,8 @@ from tracker.console import CommandError, db_session, fewer_collections, load_co
 from tracker.days import site_today
 from tracker.db import begin_write, make_engine
 from tracker.errors import CostError
+from tracker.identity import normalise_email
+from tracker.mail import MailServer, send
 from tracker.models import Site
 from tracker.money import from_minor
 from tracker.sites import kept_from, require_site, retention_days
@@ -37,6 +40,46 @@ def costs_group():
 @click.group("reports")
 def reports_group():
     """Build attribution rollups."""
+
+
+@click.group("digest")
+def digest_group():
+    """The morning email."""
+
+
+@digest_group.command("send")
+@click.option("--site", "site_ref", help="Site id or domain; default: every site.")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="The local day; default yesterday.")
+@click.option("--to", "to", help="Send only to this address (default: each report user who sees the site).")
+@user_errors
+def digest_send(site_ref: str | None, day, to: str | None) -> None:
+    """Email the digest of yesterday (or --date): figures, SMS campaigns, alerts; once per recipient."""
+    config = load_config()
+    server = MailServer.from_url(config.smtp_url)
+    engine = make_engine(config.database_url, config.waits)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            sites = [require_site(session, site_ref)] if site_ref else list(
+                session.scalars(select(Site).order_by(Site.id)))
+            for site in sites:
+                when = day.date() if day else site_today(site) - timedelta(days=1)
+                recipients = [normalise_email(to)] if to else digest.recipients(session, site)
+                done = digest.already_sent(session, site, when)
+                todo = [r for r in recipients if r not in done]
+                if not todo:
+                    click.echo(f"{site.domain}, {when}: nothing to send "
+                               f"({'already sent' if recipients else 'no report user sees this site'}).")
+                    continue
+                built = digest.build(session, site, when, config.base_url)
+                site_id = site.id
+                for recipient in todo:
+                    send(server, [digest.message(built, config.mail_from, recipient)])
+                    digest.record(session, site_id, when, recipient)
+                had = len(done & set(recipients))
+                click.echo(f"Sent the digest of {site.domain} for {when} to {len(todo)} recipient(s)"
+                           + (f"; {had} had it already." if had else "."))
+    finally:
+        engine.dispose()
 
 
 @costs_group.command("import")

@@ -126,3 +126,14 @@ class LoginAttempt(Base):
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index(None, "kind", "key", "attempted_at"),)
+
+
+class DigestSend(Base):
+    """A morning email sent: one per site, local day and recipient, so a second run sends nothing."""
+
+    __tablename__ = "digest_sends"
+
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(254), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

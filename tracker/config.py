@@ -68,6 +68,10 @@ class Config:
     instance_path: Path = field(default_factory=lambda: Path("instance"))
     testing: bool = False
     waits: Waits = field(default_factory=Waits)
+    # The morning email (reports.digest): the mail server, the From address, the report's address.
+    smtp_url: str | None = None
+    mail_from: str = "tracker@localhost"
+    base_url: str = "http://127.0.0.1:8000"
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str] | None = None, **overrides) -> Config:
@@ -96,6 +100,9 @@ class Config:
             trusted_proxies=proxies,
             instance_path=instance,
             waits=Waits.from_mapping(env),
+            smtp_url=env.get("TRACKER_SMTP_URL", "").strip() or None,
+            mail_from=env.get("TRACKER_MAIL_FROM", "").strip() or "tracker@localhost",
+            base_url=env.get("TRACKER_BASE_URL", "").strip() or "http://127.0.0.1:8000",
         )
         values.update(overrides)
         return cls(**values)

@@ -225,8 +225,10 @@ _SPACES_RE = re.compile(r"\s+")
 _SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]*:", re.IGNORECASE)
 _BARE_HOST_RE = re.compile(r"(?://)?[\w-]+(?:\.[\w-]+)+(?:[/:?#]|$)")
 
+# The channel of text messages, the one this product is about.
+SMS_CHANNEL = "SMS"
 CHANNELS = (
-    "SMS",
+    SMS_CHANNEL,
     "Email",
     "Paid Search",
     "Organic Search",
@@ -385,7 +387,7 @@ def channel_for(source: str, medium: str) -> str:
     if source == DIRECT and medium in (NONE, NOT_SET):
         return "Direct"
     if medium in SMS_MEDIUMS or source == "sms":
-        return "SMS"
+        return SMS_CHANNEL
     if medium in EMAIL_WORDS or source in EMAIL_WORDS or source in WEBMAIL_HOSTS:
         return "Email"
     paid = bool(_PAID_MEDIUM_RE.match(medium))

@@ -19,9 +19,9 @@ from tracker.days import days_between, site_today
 from tracker.db import get_session
 from tracker.errors import ReportQueryError
 from tracker.models import Order, TrackedSession
+from tracker.touch import SMS_CHANNEL
 
 TOP_CHANNELS = 10
-SMS_CHANNEL = "SMS"
 
 
 def _has_data(db, site) -> bool:

@@ -1,0 +1,171 @@
+"""`tracker digest send`: the morning email through a real SMTP server on localhost (aiosmtpd), in
+plain and STARTTLS modes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import json
+import socket
+import ssl
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiosmtpd.controller import Controller
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from sqlalchemy import update
+
+from reports.roi import ReportQuery, roi_report
+from tests.webhooks.conftest import ORDERS_SECRET, standard_headers
+from tracker.cli import main
+from tracker.credentials import hash_password
+from tracker.days import site_today
+from tracker.models import DeliveryStatus, Role, User, UserSite, WebhookDelivery
+from tracker.sites import add_secret, create_site
+
+CAMPAIGN = "<script>alert(1)</script> flash sale"
+
+
+class Inbox:
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802  (aiosmtpd's hook name)
+        self.envelopes.append(envelope)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _certificate(tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture(params=["plain", "starttls"])
+def smtp(request, tmp_path, monkeypatch):
+    inbox = Inbox()
+    port = _free_port()
+    options = {}
+    if request.param == "starttls":
+        cert, key = _certificate(tmp_path)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        options = {"tls_context": context, "require_starttls": True}
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts this server's certificate
+    controller = Controller(inbox, hostname="localhost", port=port, **options)
+    controller.start()
+    inbox.url = f"smtp://localhost:{port}"
+    inbox.mode = request.param
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def store(session, client):
+    site = create_site(session, "shop.example", timezone="America/New_York", currency="USD")
+    add_secret(session, site, "orders", ORDERS_SECRET)
+    session.add(User(email="owner@shop.example", password_hash=hash_password("x" * 12), role=Role.ADMIN))
+    other = create_site(session, "other.example")
+    session.flush()
+    viewer = User(email="client@other.example", password_hash=hash_password("x" * 12), role=Role.VIEWER)
+    session.add(viewer)
+    session.commit()
+    session.add(UserSite(user_id=viewer.id, site_id=other.id))
+    session.commit()
+    yesterday = site_today(site) - timedelta(days=1)
+    noon = dt.datetime.combine(yesterday, dt.time(12), tzinfo=ZoneInfo("America/New_York"))
+    order = {"id": "D-1", "created_at": noon.isoformat(), "total": "120.00", "currency": "USD",
+             "status": "paid", "landing_url": "https://shop.example/?utm_source=attentive&utm_medium=sms&utm_campaign="
+                            + CAMPAIGN.replace(" ", "+")}
+    body = json.dumps(order).encode()
+    response = client.post(f"/webhooks/orders/{site.public_id}", data=body, headers=standard_headers(body))
+    assert response.status_code == 200, response.get_json()
+    return site, yesterday
+
+
+def _send(runner, smtp, *args):
+    env = {"TRACKER_SMTP_URL": smtp.url, "TRACKER_MAIL_FROM": "reports@tracker.example",
+           "TRACKER_BASE_URL": "https://reports.example"}
+    return runner.invoke(main, ["digest", "send", *args], env=env)
+
+
+def test_the_digest_arrives_with_both_parts_and_the_reports_figures(runner, smtp, store, session):
+    site, yesterday = store
+    result = _send(runner, smtp, "--site", site.public_id)
+    assert result.exit_code == 0, result.output
+    assert [e.rcpt_tos for e in smtp.envelopes] == [["owner@shop.example"]]  # not the other site's viewer
+    (mail,) = smtp.messages
+    assert mail["From"] == "reports@tracker.example" and mail["To"] == "owner@shop.example"
+    assert "shop.example" in mail["Subject"] and yesterday.strftime("%d %b") in mail["Subject"]
+    assert mail["Date"] and mail["Message-ID"].endswith("@tracker.example>")
+    text = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    # The figures are the ROI report's for the same range, model and lookback.
+    report = roi_report(session, ReportQuery(site, yesterday, yesterday, by=("channel",)))
+    month = roi_report(session, ReportQuery(site, yesterday - timedelta(days=29), yesterday, by=("channel",)))
+    assert report["totals"]["revenue"] == "120.00"
+    for figure in (report["totals"]["revenue"], month["totals"]["revenue"], report["totals"]["orders"]):
+        assert figure in text and figure in html
+    assert "Attribution coverage: 100%" in text
+    assert f"https://reports.example/reports/roi?site={site.public_id}&preset=custom&from={yesterday}" in text
+    # A campaign named like a script is text in both parts.
+    assert CAMPAIGN.lower() in text
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; flash sale" in html
+    assert "<img" not in html and "<link" not in html
+    # No page view was ever received: that is an alert, with its figure.
+    assert "No page view received in the last 24 hours (none was ever received)" in text
+
+
+def test_sent_once_per_recipient_and_date(runner, smtp, store):
+    site, _ = store
+    assert _send(runner, smtp, "--site", site.public_id).exit_code == 0
+    again = _send(runner, smtp, "--site", site.public_id)
+    assert again.exit_code == 0 and "nothing to send (already sent)" in again.output
+    assert len(smtp.messages) == 1
+    extra = _send(runner, smtp, "--site", site.public_id, "--to", "Boss@Shop.example")
+    assert extra.exit_code == 0 and [e.rcpt_tos for e in smtp.envelopes][-1] == ["boss@shop.example"]
+
+
+def test_failing_deliveries_are_an_alert(runner, smtp, store, session):
+    site, _ = store
+    session.execute(update(WebhookDelivery).values(status=DeliveryStatus.FAILED))
+    session.commit()
+    assert _send(runner, smtp, "--site", site.public_id).exit_code == 0
+    text = smtp.messages[0].get_body(("plain",)).get_content()
+    assert "1 webhook deliveries failed in the last 48 hours" in text
+
+
+def test_an_unreachable_mail_server_is_one_sentence(runner, store):
+    site, _ = store
+    port = _free_port()
+    result = runner.invoke(main, ["digest", "send", "--site", site.public_id],
+                           env={"TRACKER_SMTP_URL": f"smtp://127.0.0.1:{port}"})
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Cannot reach the mail server 127.0.0.1:{port}")
+    assert result.output.count("\n") == 1
+    unset = runner.invoke(main, ["digest", "send"], env={"TRACKER_SMTP_URL": ""})
+    assert unset.exit_code == 1 and unset.output.startswith("No mail server is configured")
