@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import func, or_, select
@@ -22,9 +23,20 @@ from sqlalchemy.orm import Session
 from reports.attribution import DEFAULT_MODEL
 from reports.credit import UNATTRIBUTED
 from reports.models import DigestSend
+from reports.naming import find_splits, recorded_values
 from reports.roi import DEFAULT_LOOKBACK, ReportQuery, roi_report
+from tracker.days import range_bounds
 from tracker.db import begin_write
-from tracker.models import DeliveryStatus, Pageview, Role, Site, User, UserSite, WebhookDelivery
+from tracker.models import (
+    DeliveryStatus,
+    Pageview,
+    Role,
+    Site,
+    TrackedSession,
+    User,
+    UserSite,
+    WebhookDelivery,
+)
 from tracker.touch import SMS_CHANNEL
 
 MONTH_DAYS = 30
@@ -144,6 +156,7 @@ def alerts(session: Session, site: Site, day: date, now: datetime,
     elif not received and views:
         found.append(f"No order webhook received in the last {WEBHOOK_HOURS} hours while {views} page views "
                      "arrived: check the store's webhook and its secret.")
+    found += new_spellings(session, site, day)
     if sms_yesterday is not None:
         before = []
         for weeks in range(1, WEEKS_COMPARED + 1):
@@ -154,6 +167,25 @@ def alerts(session: Session, site: Site, day: date, now: datetime,
         if high and not low <= sms_yesterday <= high:
             found.append(f"Yesterday's SMS revenue, {sms_yesterday} {site.currency}, is outside the range of "
                          f"the same weekday over the previous {WEEKS_COMPARED} weeks ({low} to {high}).")
+    return found
+
+
+def new_spellings(session: Session, site: Site, day: date) -> list[str]:
+    """Spellings first recorded on `day` that split a value recorded before (UTM hygiene)."""
+    start, end = range_bounds(day, day, ZoneInfo(site.timezone))
+    found = []
+    for split in find_splits(recorded_values(session, site)):
+        column = getattr(TrackedSession, f"utm_{split.dimension}")
+        firsts = dict(session.execute(
+            select(column, func.min(TrackedSession.started_at))
+            .where(TrackedSession.site_id == site.id, column.in_([v for v, _ in split.spellings]))
+            .group_by(column)).all())
+        new = [v for v, _ in split.spellings if firsts.get(v) is not None and start <= firsts[v] < end]
+        old = [v for v, _ in split.spellings if v not in new]
+        for value in new if old else []:
+            sessions = dict(split.spellings)[value]
+            found.append(f"A new spelling splits the {split.dimension} \"{old[0]}\": \"{value}\" appeared "
+                         f"yesterday ({sessions} sessions so far); fix the link or the platform's naming.")
     return found
 
 

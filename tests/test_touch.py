@@ -2,7 +2,7 @@
 
 import pytest
 
-from reports.web.naming import build_link, clean_value, fingerprint
+from reports.naming import build_link, clean_value, fingerprint
 from tracker.touch import (
     Touch,
     campaign_signature,

@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import render_template, request
-from sqlalchemy import func, select
 
 from reports.auth import login_required
+from reports.naming import (
+    HISTORY,
+    PLATFORMS,
+    LinkError,
+    build_link,
+    clean_value,
+    conflicts,
+    find_splits,
+    recorded_values,
+)
 from reports.web import bp
 from reports.web.context import choose_site
-from reports.web.naming import UTM_FIELDS, LinkError, build_link, clean_value, conflicts, find_splits
-from tracker.db import get_session, utcnow
-from tracker.models import TrackedSession
-
-# How far back recorded traffic counts when looking for other spellings.
-HISTORY = timedelta(days=365)
-PLATFORMS = ("attentive", "postscript", "klaviyo", "omnisend", "recart", "smsbump", "twilio")
-
-
-def recorded_values(db, site) -> dict[str, list[tuple[str, int]]]:
-    """Each UTM dimension's recorded values with their session counts (one GROUP BY per dimension)."""
-    since = utcnow() - HISTORY
-    values = {}
-    for name in UTM_FIELDS:
-        column = getattr(TrackedSession, f"utm_{name}")
-        rows = db.execute(
-            select(column, func.count())
-            .where(TrackedSession.site_id == site.id, TrackedSession.started_at >= since)
-            .group_by(column)
-        )
-        values[name] = [(value, count) for value, count in rows if value]
-    return values
+from tracker.db import get_session
 
 
 @bp.route("/sms/links", methods=["GET", "POST"])

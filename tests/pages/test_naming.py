@@ -4,7 +4,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from reports.web.naming import LinkError, build_link, conflicts, find_splits, fingerprint
+from reports.naming import LinkError, build_link, conflicts, find_splits, fingerprint
 
 
 @pytest.mark.parametrize(

@@ -169,3 +169,52 @@ def test_an_unreachable_mail_server_is_one_sentence(runner, store):
     assert result.output.count("\n") == 1
     unset = runner.invoke(main, ["digest", "send"], env={"TRACKER_SMTP_URL": ""})
     assert unset.exit_code == 1 and unset.output.startswith("No mail server is configured")
+
+
+def _order(client, site, order_id: str, when: dt.datetime, total: str, campaign: str = "weekly") -> None:
+    body = json.dumps({"id": order_id, "created_at": when.isoformat(), "total": total, "currency": "USD",
+                       "status": "paid", "landing_url": "https://shop.example/?utm_source=attentive"
+                       f"&utm_medium=sms&utm_campaign={campaign}"}).encode()
+    assert client.post(f"/webhooks/orders/{site.public_id}", data=body,
+                       headers=standard_headers(body)).status_code == 200
+
+
+def test_sms_revenue_outside_its_weekday_range_is_an_alert(runner, smtp, store, client):
+    site, yesterday = store
+    for weeks, total in ((1, "50.00"), (2, "60.00"), (3, "55.00"), (4, "70.00")):
+        noon = dt.datetime.combine(yesterday - timedelta(weeks=weeks), dt.time(12),
+                                   tzinfo=ZoneInfo("America/New_York"))
+        _order(client, site, f"W-{weeks}", noon, total)
+    assert _send(runner, smtp, "--site", site.public_id).exit_code == 0
+    text = smtp.messages[0].get_body(("plain",)).get_content()
+    assert ("Yesterday's SMS revenue, 120.00 USD, is outside the range of the same weekday over the previous "
+            "4 weeks (50.00 to 70.00).") in text
+
+
+def test_a_new_spelling_of_a_campaign_is_an_alert_and_none_without_it(runner, smtp, store, client, session):
+    from tracker.credentials import hash_token, new_token
+    from tracker.models import ApiToken
+
+    site, yesterday = store
+    token = new_token()
+    session.add(ApiToken(name="server", token_hash=hash_token(token), prefix=token[:8]))
+    session.commit()
+    tz = ZoneInfo("America/New_York")
+
+    def visit(campaign: str, day: dt.date, visitor: str) -> None:
+        ts = dt.datetime.combine(day, dt.time(10), tzinfo=tz).isoformat()
+        event = {"site": site.public_id, "type": "pageview", "visitor": visitor, "ts": ts,
+                 "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Safari/604.1",
+                 "url": f"https://shop.example/?utm_source=attentive&utm_medium=sms&utm_campaign={campaign}"}
+        response = client.post("/api/events", json={"events": [event]},
+                               headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 202 and response.get_json()["accepted"] == 1
+
+    visit("black friday", yesterday - timedelta(days=5), "v_a")
+    day_before = str(yesterday - timedelta(days=1))
+    assert _send(runner, smtp, "--site", site.public_id, "--date", day_before).exit_code == 0
+    assert "new spelling" not in smtp.messages[-1].get_body(("plain",)).get_content()
+    visit("Black-Friday", yesterday, "v_b")
+    assert _send(runner, smtp, "--site", site.public_id).exit_code == 0
+    text = smtp.messages[-1].get_body(("plain",)).get_content()
+    assert 'A new spelling splits the campaign "black friday": "black-friday" appeared yesterday' in text

@@ -6,10 +6,15 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from sqlalchemy import func, select
+
+from tracker.db import utcnow
 from tracker.errors import LinkError
 from tracker.limits import URL_LENGTH
+from tracker.models import TrackedSession
 from tracker.touch import NOT_SET, SMS_MEDIUM, SMS_MEDIUMS, normalise_value
 
 UTM_FIELDS = ("source", "medium", "campaign", "content", "term")
@@ -100,3 +105,23 @@ def build_link(landing_url: str, source: str, campaign: str, content: str = "", 
            "utm_content": content, "utm_term": term}
     kept += [(k, clean_value(v)) for k, v in utm.items() if v.strip()]
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(kept), parts.fragment))
+
+
+# How far back recorded traffic counts when looking for other spellings.
+HISTORY = timedelta(days=365)
+PLATFORMS = ("attentive", "postscript", "klaviyo", "omnisend", "recart", "smsbump", "twilio")
+
+
+def recorded_values(db, site) -> dict[str, list[tuple[str, int]]]:
+    """Each UTM dimension's recorded values with their session counts (one GROUP BY per dimension)."""
+    since = utcnow() - HISTORY
+    values = {}
+    for name in UTM_FIELDS:
+        column = getattr(TrackedSession, f"utm_{name}")
+        rows = db.execute(
+            select(column, func.count())
+            .where(TrackedSession.site_id == site.id, TrackedSession.started_at >= since)
+            .group_by(column)
+        )
+        values[name] = [(value, count) for value, count in rows if value]
+    return values
