@@ -94,7 +94,8 @@ def build(session: Session, site: Site, day: date, base_url: str, now: datetime 
     ranked = sorted(sms_week, key=_merit)
     digest = Digest(site, day, yesterday.period, month.period, campaigns,
                     ranked[-1] if ranked else None, ranked[0] if len(ranked) > 1 else None)
-    digest.alerts = alerts(session, site, day, now or datetime.now(UTC), sms_yesterday=_sms(yesterday.rows))
+    digest.alerts = alerts(session, site, day, now or datetime.now(UTC),
+                           sms_yesterday=sms_revenue(yesterday.rows))
     return digest
 
 
@@ -126,7 +127,8 @@ def _merit(row: dict) -> tuple[Decimal, Decimal]:
     return roi, Decimal(row["revenue"])
 
 
-def _sms(rows: list[dict]) -> Decimal:
+def sms_revenue(rows: list[dict]) -> Decimal:
+    """The SMS channel's revenue among a report's rows (grouped by channel first)."""
     return sum((Decimal(r["revenue"]) for r in rows if r["channel"] == SMS_CHANNEL), Decimal(0))
 
 
@@ -162,7 +164,7 @@ def alerts(session: Session, site: Site, day: date, now: datetime,
         for weeks in range(1, WEEKS_COMPARED + 1):
             same = day - timedelta(weeks=weeks)
             report = roi_report(session, _query(site, same, same, ("channel",)))
-            before.append(_sms(report["rows"]))
+            before.append(sms_revenue(report["rows"]))
         low, high = min(before), max(before)
         if high and not low <= sms_yesterday <= high:
             found.append(f"Yesterday's SMS revenue, {sms_yesterday} {site.currency}, is outside the range of "

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import time
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from flask import render_template, request
 from sqlalchemy import exists, select
 
+from reports import digest
 from reports.auth import login_required
 from reports.charts import bar_chart
 from reports.credit import UNATTRIBUTED
@@ -52,6 +54,24 @@ def top_channels(rows: list[dict], limit: int = TOP_CHANNELS) -> list[dict]:
     others = [r for r in channels if r.get("channel") != SMS_CHANNEL]
     return (sms + others)[:limit]
 
+
+
+# The morning email's alerts, shown on top of the page too; worked out at most every few minutes
+# per site and process (the spelling check reads a year of visits).
+ALERTS_TTL = 600.0
+_alerts_cache: dict[tuple[int, date], tuple[float, list[str]]] = {}
+
+
+def _alerts(db, site, yesterday: date, day_rows: list[dict]) -> list[str]:
+    key = (site.id, yesterday)
+    cached = _alerts_cache.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    found = digest.alerts(db, site, yesterday, datetime.now(UTC), sms_yesterday=digest.sms_revenue(day_rows))
+    if len(_alerts_cache) > 1000:
+        _alerts_cache.clear()
+    _alerts_cache[key] = (time.monotonic() + ALERTS_TTL, found)
+    return found
 
 
 @bp.get("/")
@@ -104,6 +124,7 @@ def mission_control():
     day_channels = {r.get("channel"): r for r in day["rows"]}
     return render_template(
         "mission.html",
+        alerts=_alerts(db, site, yesterday, day["rows"]),
         choice=choice,
         site_ref=site.public_id,
         empty=False,

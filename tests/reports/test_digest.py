@@ -7,9 +7,11 @@ import datetime as dt
 import email
 import email.policy
 import json
+import re
 import socket
 import ssl
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -218,3 +220,18 @@ def test_a_new_spelling_of_a_campaign_is_an_alert_and_none_without_it(runner, sm
     assert _send(runner, smtp, "--site", site.public_id).exit_code == 0
     text = smtp.messages[-1].get_body(("plain",)).get_content()
     assert 'A new spelling splits the campaign "black friday": "black-friday" appeared yesterday' in text
+
+
+def test_mission_control_shows_the_same_alerts_on_top(runner, smtp, store, client):
+    from tests.pages.conftest import csrf_from
+
+    site, _ = store
+    assert _send(runner, smtp, "--site", site.public_id).exit_code == 0
+    emailed = smtp.messages[0].get_body(("plain",)).get_content()
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    client.post("/login", data={"email": "owner@shop.example", "password": "x" * 12, "csrf_token": token})
+    html = client.get(f"/?site={site.public_id}").get_data(as_text=True)
+    alerts = re.findall(r"<p class=\"alert\" role=\"status\">([^<]+)</p>", html)
+    assert alerts and html.index('class="alerts"') < html.index('class="kpis"')
+    for alert in alerts:
+        assert f"! {unescape(alert)}" in emailed
