@@ -25,7 +25,7 @@ from tracker.days import site_today
 from tracker.db import begin_write, make_engine
 from tracker.errors import CostError
 from tracker.identity import normalise_email
-from tracker.mail import MailServer, send
+from tracker.mail import MailServer
 from tracker.models import Site
 from tracker.money import from_minor
 from tracker.sites import kept_from, require_site, retention_days
@@ -63,21 +63,14 @@ def digest_send(site_ref: str | None, day, to: str | None) -> None:
                 session.scalars(select(Site).order_by(Site.id)))
             for site in sites:
                 when = day.date() if day else site_today(site) - timedelta(days=1)
-                recipients = [normalise_email(to)] if to else digest.recipients(session, site)
-                done = digest.already_sent(session, site, when)
-                todo = [r for r in recipients if r not in done]
-                if not todo:
-                    click.echo(f"{site.domain}, {when}: nothing to send "
-                               f"({'already sent' if recipients else 'no report user sees this site'}).")
+                done = digest.deliver(session, site, when, server, config.mail_from, config.base_url,
+                                      normalise_email(to) if to else None)
+                if not done.sent:
+                    click.echo(f"{site.domain}, {when}: nothing to send ("
+                               f"{'already sent' if done.recipients else 'no report user sees this site'}).")
                     continue
-                built = digest.build(session, site, when, config.base_url)
-                site_id = site.id
-                for recipient in todo:
-                    send(server, [digest.message(built, config.mail_from, recipient)])
-                    digest.record(session, site_id, when, recipient)
-                had = len(done & set(recipients))
-                click.echo(f"Sent the digest of {site.domain} for {when} to {len(todo)} recipient(s)"
-                           + (f"; {had} had it already." if had else "."))
+                click.echo(f"Sent the digest of {site.domain} for {when} to {done.sent} recipient(s)"
+                           + (f"; {done.had} had it already." if done.had else "."))
     finally:
         engine.dispose()
 

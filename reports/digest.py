@@ -27,6 +27,7 @@ from reports.naming import find_splits, recorded_values
 from reports.roi import DEFAULT_LOOKBACK, ReportQuery, roi_report
 from tracker.days import range_bounds
 from tracker.db import begin_write
+from tracker.mail import MailServer, send
 from tracker.models import (
     DeliveryStatus,
     Pageview,
@@ -228,3 +229,26 @@ def record(session: Session, site_id: int, day: date, recipient: str) -> None:
     begin_write(session)
     session.add(DigestSend(site_id=site_id, day=day, recipient=recipient))
     session.commit()
+
+
+@dataclass(frozen=True)
+class Delivered:
+    sent: int
+    had: int  # recipients who had it already
+    recipients: int
+
+
+def deliver(session: Session, site: Site, day: date, server: MailServer, sender: str, base_url: str,
+            to: str | None = None) -> Delivered:
+    """Send the digest of `day` to each report user who sees the site (or only `to`) who has not had
+    it yet, recording each send; raises MailError when the mail server fails."""
+    wanted = [to] if to else recipients(session, site)
+    done = already_sent(session, site, day)
+    todo = [r for r in wanted if r not in done]
+    if todo:
+        built = build(session, site, day, base_url)
+        site_id = site.id
+        for recipient in todo:
+            send(server, [message(built, sender, recipient)])
+            record(session, site_id, day, recipient)
+    return Delivered(len(todo), len(done & set(wanted)), len(wanted))

@@ -137,3 +137,15 @@ class DigestSend(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     recipient: Mapped[str] = mapped_column(String(254), primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class NightlyRun(Base):
+    """The nightly job of a site for a local day, claimed by one `tracker serve` process (the row is
+    the lock: hosts and workers insert it, one wins); a run not finished in time may be taken over."""
+
+    __tablename__ = "nightly_runs"
+
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -83,6 +83,8 @@ def config_env(database_url, tmp_path) -> dict[str, str]:
         "TRACKER_DATABASE_URL": database_url,
         "TRACKER_SECRET_KEY": TEST_SECRET_KEY,
         "TRACKER_INSTANCE_PATH": str(tmp_path / "instance"),
+        # Served apps run no nightly job unless a test asks for one (tests/reports/test_nightly.py).
+        "TRACKER_NIGHTLY": "0",
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import gc
 import json
+import os
 import sys
 
 import click
@@ -81,13 +82,17 @@ def db_downgrade(revision: str) -> None:
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option("--no-nightly", is_flag=True,
+              help="Do not run the nightly build and digest (when cron or systemd schedules them).")
 @user_errors
-def serve(bind: str, workers: int, threads: int) -> None:
+def serve(bind: str, workers: int, threads: int, no_nightly: bool) -> None:
     """Run the collector, webhooks and reports under gunicorn."""
     # Here, not at the top: the server loads Flask, the app and gunicorn, which no other command
     # needs (they would double `tracker --help`'s start-up time).
     from tracker.server import run
 
+    if no_nightly:
+        os.environ["TRACKER_NIGHTLY"] = "0"  # read by each worker's configuration
     load_config()  # fail early, in one sentence, on a bad configuration
     run(bind=bind, workers=workers, threads=threads)
 

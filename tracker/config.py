@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -72,6 +73,11 @@ class Config:
     smtp_url: str | None = None
     mail_from: str = "tracker@localhost"
     base_url: str = "http://127.0.0.1:8000"
+    # The nightly build and digest inside `tracker serve` (reports.nightly): on or off, the local
+    # time each site's run starts, and how often the server looks (seconds).
+    nightly: bool = True
+    nightly_at: time = time(1, 15)
+    nightly_check: float = 60.0
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str] | None = None, **overrides) -> Config:
@@ -103,9 +109,33 @@ class Config:
             smtp_url=env.get("TRACKER_SMTP_URL", "").strip() or None,
             mail_from=env.get("TRACKER_MAIL_FROM", "").strip() or "tracker@localhost",
             base_url=env.get("TRACKER_BASE_URL", "").strip() or "http://127.0.0.1:8000",
+            nightly=env.get("TRACKER_NIGHTLY", "1").strip().lower() not in ("0", "false", "no", "off"),
+            nightly_at=_clock(env.get("TRACKER_NIGHTLY_AT", "").strip() or "01:15"),
+            nightly_check=_seconds(env, "TRACKER_NIGHTLY_CHECK", 60.0),
         )
         values.update(overrides)
         return cls(**values)
+
+
+def _clock(raw: str) -> time:
+    try:
+        hours, minutes = (int(part) for part in raw.split(":"))
+        return time(hours, minutes)
+    except ValueError:
+        raise ConfigError(f"TRACKER_NIGHTLY_AT must be a local time like 01:15, not {raw!r}.") from None
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.1 <= value <= 86_400:
+        raise ConfigError(f"{name} must be a number of seconds between 0.1 and 86400, not {raw!r}.")
+    return value
 
 
 def _check_database_url(url: str, instance: Path) -> str:

@@ -15,6 +15,8 @@ import sys
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
+from reports import nightly
+
 DEFAULT_APP = "tracker.wsgi:app"
 # gunicorn's gthread worker whose event loop answers plain page views itself.
 WORKER_CLASS = "tracker.collect.eventloop.CollectorWorker"
@@ -54,6 +56,10 @@ def _post_worker_init(worker) -> None:
     # The writer thread waits on the database, then needs the GIL back at once: with the default
     # 5 ms switch interval it queues behind busy request threads after every round trip.
     sys.setswitchinterval(SWITCH_INTERVAL)
+    # The nightly build and digest, looked for by every worker; the database lets one run each.
+    config = getattr(getattr(worker, "wsgi", None), "config", {}).get("TRACKER")
+    if config is not None:
+        nightly.start(config)
 
 
 class _Server(BaseApplication):

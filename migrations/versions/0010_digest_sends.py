@@ -1,4 +1,5 @@
-"""digest_sends: the morning emails sent, one per site, day and recipient
+"""digest_sends: the morning emails sent, one per site, day and recipient; nightly_runs: the
+nightly job's lock per site and day
 
 Revision ID: 0010
 Revises: 0009
@@ -29,7 +30,18 @@ def upgrade() -> None:
                                 ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("site_id", "day", "recipient", name=op.f("pk_digest_sends")),
     )
+    op.create_table(
+        "nightly_runs",
+        sa.Column("site_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("started_at", tracker.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", tracker.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["site_id"], ["sites.id"], name=op.f("fk_nightly_runs_site_id_sites"),
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("site_id", "day", name=op.f("pk_nightly_runs")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("nightly_runs")
     op.drop_table("digest_sends")
