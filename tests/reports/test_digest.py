@@ -138,8 +138,18 @@ def test_the_digest_arrives_with_both_parts_and_the_reports_figures(runner, smtp
     assert CAMPAIGN.lower() in text
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; flash sale" in html
     assert "<img" not in html and "<link" not in html
-    # No page view was ever received: that is an alert, with its figure.
+    # No page view was ever received: that is an alert, with its figure; nothing else is wrong.
     assert "No page view received in the last 24 hours (none was ever received)" in text
+    assert "webhook" not in text and "outside the range" not in text and "new spelling" not in text
+
+
+def test_no_alert_when_page_views_arrive(runner, smtp, store, client):
+    site, _ = store
+    body = {"site": site.public_id, "visitor": "v_live", "event": "pageview", "url": "https://shop.example/"}
+    assert client.post("/collect", data=json.dumps(body), content_type="text/plain",
+                       headers={"User-Agent": "Mozilla/5.0 (iPhone) Safari/604.1"}).status_code == 202
+    assert _send(runner, smtp, "--site", site.public_id).exit_code == 0
+    assert "No page view" not in smtp.messages[0].get_body(("plain",)).get_content()
 
 
 def test_sent_once_per_recipient_and_date(runner, smtp, store):
