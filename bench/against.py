@@ -40,7 +40,7 @@ SECRET = "bench-secret-key-0123456789"
 
 def _env(tree: Path, url: str, workdir: Path) -> dict[str, str]:
     return {**os.environ, "TRACKER_DATABASE_URL": url, "TRACKER_SECRET_KEY": SECRET,
-            "TRACKER_INSTANCE_PATH": str(workdir / "instance"),
+            "TRACKER_INSTANCE_PATH": str(workdir / "instance"), "TRACKER_NIGHTLY": "0",
             "PYTHONPATH": os.pathsep.join([str(tree), str(tree / "bench")])}
 
 

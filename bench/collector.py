@@ -255,6 +255,7 @@ def bench(backend: str, seconds: int, rounds: int) -> dict:
             TRACKER_DATABASE_URL=url,
             TRACKER_SECRET_KEY="bench-secret-key-0123456789",
             TRACKER_INSTANCE_PATH=str(workdir / "instance"),
+            TRACKER_NIGHTLY="0",  # no nightly build competing with the load
             PYTHONPATH=str(ROOT / "bench") + os.pathsep + str(ROOT),
         )
         bare_port, collector_port, threaded_port = _free_port(), _free_port(), _free_port()
