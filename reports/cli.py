@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from reports import digest
+from reports import claims, digest
 from reports.build import build_site, refresh_site
 from reports.costs import read_csv, save_costs
 from reports.links import unlinked_count
@@ -23,7 +23,7 @@ from tracker.collect.sessionise import sessionise_backlog
 from tracker.console import CommandError, db_session, fewer_collections, load_config, pick_site, user_errors
 from tracker.days import site_today
 from tracker.db import begin_write, make_engine
-from tracker.errors import CostError
+from tracker.errors import ClaimError, CostError
 from tracker.identity import normalise_email
 from tracker.mail import MailServer
 from tracker.models import Site
@@ -40,6 +40,46 @@ def costs_group():
 @click.group("reports")
 def reports_group():
     """Build attribution rollups."""
+
+
+@click.group("claims")
+def claims_group():
+    """Import what SMS and email platforms report as their attributed revenue."""
+
+
+@claims_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--site", "site_ref", help="Site id or domain (optional when there is one site).")
+@user_errors
+def claims_import(file: Path, site_ref: str | None) -> None:
+    """Import FILE.csv: date,platform,campaign,attributed_revenue[,attributed_orders,clicks,sends,currency].
+
+    Keys are normalised like UTM values; a day, platform and campaign imported again replaces the
+    earlier claim. Any bad line stops the import, and nothing is saved.
+    """
+    text = _read_text(file)
+    with db_session() as session:
+        begin_write(session)
+        site = pick_site(session, site_ref)
+        try:
+            rows = claims.read_csv(text, site.currency)
+        except ClaimError as exc:
+            raise CommandError(f"{file}: {exc}") from None
+        saved = claims.save_claims(session, site.id, rows)
+        domain, currency = site.domain, site.currency
+    total = sum(r["revenue_minor"] for r in rows)
+    click.echo(f"Imported {saved} claim(s) for {domain} ({_money(total, currency)} claimed in total).")
+
+
+def _read_text(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise CommandError(f"No file {str(file)!r}.") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{file} is not UTF-8 text; export the CSV as UTF-8.") from None
+    except OSError as exc:
+        raise CommandError(f"Cannot read {file}: {exc.strerror}.") from None
 
 
 @click.group("digest")
@@ -85,14 +125,7 @@ def costs_import(file: Path, site_ref: str | None) -> None:
     Keys are normalised like UTM values; a row with the same day and key as an earlier import
     replaces it. Any bad line stops the import, and nothing is saved.
     """
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise CommandError(f"No file {str(file)!r}.") from None
-    except UnicodeDecodeError:
-        raise CommandError(f"{file} is not UTF-8 text; export the CSV as UTF-8.") from None
-    except OSError as exc:
-        raise CommandError(f"Cannot read {file}: {exc.strerror}.") from None
+    text = _read_text(file)
     with db_session() as session:
         site = pick_site(session, site_ref)
         try:

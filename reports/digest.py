@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from reports.attribution import DEFAULT_MODEL
 from reports.credit import UNATTRIBUTED
-from reports.models import DigestSend
+from reports.models import Claim, DigestSend
 from reports.naming import find_splits, recorded_values
 from reports.roi import DEFAULT_LOOKBACK, ReportQuery, roi_report
 from tracker.days import range_bounds
@@ -38,7 +38,7 @@ from tracker.models import (
     UserSite,
     WebhookDelivery,
 )
-from tracker.touch import SMS_CHANNEL
+from tracker.touch import NOT_SET, SMS_CHANNEL
 
 MONTH_DAYS = 30
 WEEK_DAYS = 7
@@ -159,6 +159,7 @@ def alerts(session: Session, site: Site, day: date, now: datetime,
     elif not received and views:
         found.append(f"No order webhook received in the last {WEBHOOK_HOURS} hours while {views} page views "
                      "arrived: check the store's webhook and its secret.")
+    found += lost_clicks(session, site, day)
     found += new_spellings(session, site, day)
     if sms_yesterday is not None:
         before = []
@@ -170,6 +171,27 @@ def alerts(session: Session, site: Site, day: date, now: datetime,
         if high and not low <= sms_yesterday <= high:
             found.append(f"Yesterday's SMS revenue, {sms_yesterday} {site.currency}, is outside the range of "
                          f"the same weekday over the previous {WEEKS_COMPARED} weeks ({low} to {high}).")
+    return found
+
+
+def lost_clicks(session: Session, site: Site, day: date) -> list[str]:
+    """Campaigns whose platform reported clicks on `day` (its imported claims) but under half of
+    them landed as visits carrying the campaign: links losing their UTMs on the way."""
+    start, end = range_bounds(day, day, ZoneInfo(site.timezone))
+    found = []
+    for platform, campaign, clicks in session.execute(
+        select(Claim.platform, Claim.campaign, Claim.clicks)
+        .where(Claim.site_id == site.id, Claim.date == day, Claim.clicks > 0)
+        .order_by(Claim.clicks.desc())
+    ):
+        s = TrackedSession
+        landed = session.scalar(select(func.count()).select_from(s).where(
+            s.site_id == site.id, s.started_at >= start, s.started_at < end,
+            s.utm_source == platform, s.utm_campaign == (campaign or NOT_SET)))
+        if landed * 2 < clicks:
+            share = landed * 100 // clicks
+            found.append(f"{platform} reported {clicks} clicks on \"{campaign}\" yesterday but {landed} "
+                         f"visits landed from it ({share}%): its links may be losing their UTMs.")
     return found
 
 

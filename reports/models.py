@@ -149,3 +149,23 @@ class NightlyRun(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Claim(Base):
+    """What an SMS or email platform reports as its attributed revenue for a campaign and day
+    (`tracker claims import`); keys normalised like UTM values, the platform as the UTM source."""
+
+    __tablename__ = "claims"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    date: Mapped[date] = mapped_column(Date)
+    platform: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    campaign: Mapped[str] = mapped_column(String(UTM_LENGTH))
+    currency: Mapped[str] = mapped_column(String(3))
+    revenue_minor: Mapped[int] = mapped_column(BigInteger)
+    orders: Mapped[int | None] = mapped_column(Integer)
+    clicks: Mapped[int | None] = mapped_column(Integer)
+    sends: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("site_id", "date", "platform", "campaign"),)

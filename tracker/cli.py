@@ -12,7 +12,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from reports.cli import costs_group, digest_group, reports_group
+from reports.cli import claims_group, costs_group, digest_group, reports_group
 from reports.demo import demo_command
 from tracker import access, privacy
 from tracker.audit import audit
@@ -40,6 +40,7 @@ def main() -> None:
 main.add_command(costs_group)
 main.add_command(reports_group)
 main.add_command(digest_group)
+main.add_command(claims_group)
 main.add_command(webhooks_group)
 main.add_command(demo_command)
 

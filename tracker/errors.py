@@ -84,5 +84,13 @@ class CostError(TrackerError):
         self.errors = errors or []
 
 
+class ClaimError(TrackerError):
+    """Platform claims that cannot be imported; `errors` lists each bad line, nothing was saved."""
+
+    def __init__(self, message: str, errors: list[str] | None = None):
+        super().__init__(message)
+        self.errors = errors or []
+
+
 class LinkError(TrackerError):
     """The SMS link builder's input cannot make a link; the message says what to fix."""

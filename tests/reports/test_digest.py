@@ -245,3 +245,30 @@ def test_mission_control_shows_the_same_alerts_on_top(runner, smtp, store, clien
     assert alerts and html.index('class="alerts"') < html.index('class="kpis"')
     for alert in alerts:
         assert f"! {unescape(alert)}" in emailed
+
+
+def test_clicks_that_do_not_land_are_an_alert(runner, smtp, store, client, session, tmp_path):
+    from tracker.credentials import hash_token, new_token
+    from tracker.models import ApiToken
+
+    site, yesterday = store
+    token = new_token()
+    session.add(ApiToken(name="server", token_hash=hash_token(token), prefix=token[:8]))
+    session.commit()
+    tz = ZoneInfo("America/New_York")
+    for n in range(2):  # two visits landed from the "spring" SMS yesterday
+        event = {"site": site.public_id, "type": "pageview", "visitor": f"v_spring_{n}",
+                 "ts": dt.datetime.combine(yesterday, dt.time(10 + n), tzinfo=tz).isoformat(),
+                 "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Safari/604.1",
+                 "url": "https://shop.example/?utm_source=attentive&utm_medium=sms&utm_campaign=spring"}
+        assert client.post("/api/events", json={"events": [event]},
+                           headers={"Authorization": f"Bearer {token}"}).status_code == 202
+    claims = tmp_path / "claims.csv"
+    claims.write_text(f"date,platform,campaign,attributed_revenue,clicks\n{yesterday},Attentive,Spring,80,3\n"
+                      f"{yesterday},attentive,summer,10,40\n")
+    assert runner.invoke(main, ["claims", "import", str(claims), "--site", site.public_id]).exit_code == 0
+    assert _send(runner, smtp, "--site", site.public_id).exit_code == 0
+    text = smtp.messages[0].get_body(("plain",)).get_content()
+    assert ('attentive reported 40 clicks on "summer" yesterday but 0 visits landed from it (0%): its links '
+            "may be losing their UTMs.") in text
+    assert '"spring"' not in text  # 2 of 3 clicks landed

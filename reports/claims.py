@@ -1,0 +1,111 @@
+"""What SMS and email platforms claim: `tracker claims import FILE.csv --site SITE`.
+
+Columns `date,platform,campaign,attributed_revenue`, optional `attributed_orders,clicks,sends,
+currency`. As for spend (reports.costs): keys are normalised like UTM values (the platform is the
+UTM source its links carry), a day + platform + campaign imported again replaces the earlier row,
+and any bad line stops the import, naming its line; nothing is saved then.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from datetime import date
+
+from sqlalchemy import and_, delete, or_
+from sqlalchemy.orm import Session
+
+from reports.models import Claim
+from tracker.errors import ClaimError
+from tracker.money import InvalidMoney, normalise_currency, to_minor
+from tracker.touch import NOT_SET, normalise_value
+
+REQUIRED_COLUMNS = ("date", "platform", "campaign", "attributed_revenue")
+OPTIONAL_COLUMNS = ("attributed_orders", "clicks", "sends", "currency")
+KEY_FIELDS = ("date", "platform", "campaign")
+MAX_ERRORS_SHOWN = 20
+DELETE_BATCH = 200
+
+
+def read_csv(text: str, currency: str) -> list[dict]:
+    """Parse a claims CSV (header line first); raises ClaimError naming every bad line."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    if not reader.fieldnames:
+        raise ClaimError("The file is empty; the first line must name the columns "
+                         f"{','.join(REQUIRED_COLUMNS)}.")
+    reader.fieldnames = [(name or "").strip().lower() for name in reader.fieldnames]
+    missing = [c for c in REQUIRED_COLUMNS if c not in reader.fieldnames]
+    if missing:
+        raise ClaimError(f"Line 1: missing column(s) {', '.join(missing)}; the header needs "
+                         f"{','.join(REQUIRED_COLUMNS)} (optional: {','.join(OPTIONAL_COLUMNS)}).")
+    errors: list[str] = []
+    rows: dict[tuple, dict] = {}
+    for record in reader:
+        if not any((v or "").strip() for k, v in record.items() if k is not None):
+            continue
+        try:
+            row = _row(record, currency)
+        except ClaimError as exc:
+            errors.append(f"Line {reader.line_num}: {exc}")
+            continue
+        key = tuple(row[f] for f in KEY_FIELDS)
+        if key in rows:
+            errors.append(f"Line {reader.line_num}: {row['platform']} / {row['campaign']} on {row['date']} "
+                          "is in the file twice.")
+            continue
+        rows[key] = row
+    if errors:
+        shown = errors[:MAX_ERRORS_SHOWN]
+        more = len(errors) - len(shown)
+        raise ClaimError("Nothing was imported; fix these lines:\n" + "\n".join(shown)
+                         + (f"\n... and {more} more" if more else ""), errors)
+    if not rows:
+        raise ClaimError("There are no claims to import.")
+    return list(rows.values())
+
+
+def _row(record: Mapping[str, str | None], currency: str) -> dict:
+    text = {k: (v or "").strip() for k, v in record.items() if k is not None}
+    try:
+        day = date.fromisoformat(text.get("date", ""))
+    except ValueError:
+        raise ClaimError(f"date {text.get('date', '')!r} is not a date like 2026-11-25.") from None
+    platform, campaign = normalise_value(text.get("platform", "")), normalise_value(text.get("campaign", ""))
+    if platform == NOT_SET:
+        raise ClaimError("'platform' is empty; name the platform as its links' utm_source (attentive, ...).")
+    if text.get("currency"):
+        try:
+            row_currency = normalise_currency(text["currency"])
+        except InvalidMoney as exc:
+            raise ClaimError(str(exc)) from None
+        if row_currency != currency:
+            raise ClaimError(f"currency {row_currency} differs from the site's {currency}; convert it first.")
+    try:
+        revenue = to_minor(text.get("attributed_revenue", "").replace(",", ""), currency)
+    except InvalidMoney as exc:
+        raise ClaimError(f"attributed_revenue {text.get('attributed_revenue', '')!r}: {exc}") from None
+    if revenue < 0:
+        raise ClaimError("attributed_revenue is negative.")
+    return {"date": day, "platform": platform, "campaign": "" if campaign == NOT_SET else campaign,
+            "currency": currency, "revenue_minor": revenue, "orders": _count(text, "attributed_orders"),
+            "clicks": _count(text, "clicks"), "sends": _count(text, "sends")}
+
+
+def _count(text: Mapping[str, str], name: str) -> int | None:
+    raw = text.get(name, "").replace(",", "")
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ClaimError(f"'{name}' must be a whole number, not {raw!r}.")
+    return int(raw)
+
+
+def save_claims(session: Session, site_id: int, rows: list[dict]) -> int:
+    """Insert the rows, replacing claims of the same day, platform and campaign; the caller commits."""
+    for i in range(0, len(rows), DELETE_BATCH):
+        batch = rows[i : i + DELETE_BATCH]
+        session.execute(delete(Claim).where(Claim.site_id == site_id, or_(
+            *(and_(*(getattr(Claim, f) == row[f] for f in KEY_FIELDS)) for row in batch))))
+    session.execute(Claim.__table__.insert(), [{"site_id": site_id, **row} for row in rows])
+    return len(rows)
