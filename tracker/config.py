@@ -28,8 +28,8 @@ class Waits:
 
     connect: float = 3.0  # TRACKER_DB_CONNECT_TIMEOUT: one connection attempt
     webhook: float = 3.0  # TRACKER_DB_WAIT_WEBHOOK: a webhook delivery's database work
-    health: float = 1.5  # TRACKER_DB_WAIT_HEALTH: the health check's
-    collect: float = 3.5  # TRACKER_DB_WAIT_COLLECT: a page view's commit (the server answers within 1 s more)
+    health: float = 1.0  # TRACKER_DB_WAIT_HEALTH: the health check's
+    collect: float = 3.0  # TRACKER_DB_WAIT_COLLECT: a page view's commit (the server answers within 1 s more)
     report: float = 13.0  # TRACKER_DB_WAIT_REPORT: a report page's, CSV's or JSON's
     statement: float = 600.0  # TRACKER_DB_STATEMENT_LIMIT: one statement of a command or the build
 

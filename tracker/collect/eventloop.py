@@ -33,6 +33,8 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from tracker.collect.beacon import MAX_BODY_BYTES
 from tracker.collect.writer import StoreUnavailable
+from tracker.headers import SECURITY_HEADERS
+from tracker.health import answer as health_answer
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # Headers that change how the request must be read or answered: the pool's parser deals with them.
 _PASS_ON = frozenset({b"transfer-encoding", b"expect", b"upgrade", b"http2-settings", b"trailer"})
 _READ = {b"content-length", b"user-agent", b"dnt", b"sec-gpc", b"connection"}
+# Exactly one complete `GET /healthz` (no body, nothing pipelined after it).
+HEALTH_CHECK = re.compile(rb"GET /healthz HTTP/1\.[01]\r\n(?:[^\r\n]*\r\n)*?\r\n\Z")
 OVERLOADED = StoreUnavailable("Too many page views are waiting for the database.")
 TIMED_OUT = StoreUnavailable("The database did not answer in time.")
 
@@ -114,6 +118,8 @@ class CollectorWorker(ThreadWorker):
 
     def run(self):
         self.fast = None if self.cfg.is_ssl else fast_path_of(self.wsgi)
+        extensions = getattr(self.wsgi, "extensions", None)
+        self.health = extensions.get("tracker.health") if self.fast is not None else None
         self.answers: deque = deque()
         self.flush_scheduled = False
         self.heads: dict[tuple[bool, bool], tuple[int, bytes, bytes]] = {}
@@ -164,6 +170,15 @@ class CollectorWorker(ThreadWorker):
             return self.drop(conn)
         if not data:  # the client closed its connection
             return self.drop(conn)
+        if self.health is not None and HEALTH_CHECK.match(data):
+            # A load balancer's check, answered from the latest database reads (tracker.health):
+            # never queued behind server threads that wait on a database that hangs.
+            healthy = self.health.state()
+            if healthy is None:  # no read has ended yet: the app's view waits for the first
+                return self.to_pool(conn, data)
+            conn.fast_close = b"connection: close" in data.lower()
+            close = self.closing(conn)
+            return self.send(conn, self.health_response(healthy, close), close)
         view = parse_collect_request(data)
         if view is None:
             return self.to_pool(conn, data)
@@ -232,8 +247,14 @@ class CollectorWorker(ThreadWorker):
                 self.answer(waiter[0], TIMED_OUT)
 
     def answer(self, conn, error):
-        close = conn.fast_close or not self.alive or len(self.keepalived_conns) >= self.max_keepalived
-        response = self.response(error is None, close)
+        close = self.closing(conn)
+        self.send(conn, self.response(error is None, close), close)
+
+    def closing(self, conn) -> bool:
+        """Whether the connection closes after this answer (asked, stopping, or keep-alive full)."""
+        return conn.fast_close or not self.alive or len(self.keepalived_conns) >= self.max_keepalived
+
+    def send(self, conn, response: bytes, close: bool):
         try:
             sent = conn.sock.send(response)
         except OSError:
@@ -245,6 +266,19 @@ class CollectorWorker(ThreadWorker):
         conn.set_timeout()
         self.keepalived_conns.append(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn))
+
+    def health_response(self, healthy: bool, close: bool) -> bytes:
+        status, body = health_answer(healthy)
+        payload = (body + "\n").encode()
+        lines = [
+            f"HTTP/1.1 {status} {'OK' if status == 200 else 'Service Unavailable'}",
+            f"Date: {util.http_date(int(time.time()))}",
+            f"Connection: {'close' if close else 'keep-alive'}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(payload)}",
+            *(f"{name}: {value}" for name, value in SECURITY_HEADERS.items()),
+        ]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
 
     def response(self, ok: bool, close: bool) -> bytes:
         """The fast path's 202 (or 503), with the headers its WSGI answer would carry."""
