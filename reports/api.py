@@ -8,6 +8,7 @@ from decimal import Decimal
 from flask import Blueprint, Flask, jsonify, request
 
 from reports.auth import api_auth_required
+from reports.claims import claims_report
 from reports.costs import CostError, parse_cost_rows, save_costs
 from reports.roi import ReportQueryError, parse_report_query, roi_report
 from tracker.auth import AUTH_REQUIRED, bearer_token
@@ -34,6 +35,20 @@ def roi():
     except ReportQueryError as exc:
         return _error(str(exc))
     response = jsonify(roi_report(session, query))
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/api/reports/claims")
+@api_auth_required
+def claims():
+    """What the SMS and email platforms claim against the store's own figures (reports.claims)."""
+    session = get_session()
+    try:
+        query = parse_report_query(session, request.args)
+    except ReportQueryError as exc:
+        return _error(str(exc))
+    response = jsonify(claims_report(session, query))
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -9,16 +9,19 @@ and any bad line stops the import, naming its line; nothing is saved then.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Mapping
 from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
 
-from sqlalchemy import and_, delete, or_
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from reports.models import Claim
+from reports.roi import roi_report
 from tracker.errors import ClaimError
-from tracker.money import InvalidMoney, normalise_currency, to_minor
+from tracker.money import InvalidMoney, exponent, format_decimal, normalise_currency, to_minor
 from tracker.touch import NOT_SET, normalise_value
 
 REQUIRED_COLUMNS = ("date", "platform", "campaign", "attributed_revenue")
@@ -109,3 +112,59 @@ def save_claims(session: Session, site_id: int, rows: list[dict]) -> int:
             *(and_(*(getattr(Claim, f) == row[f] for f in KEY_FIELDS)) for row in batch))))
     session.execute(Claim.__table__.insert(), [{"site_id": site_id, **row} for row in rows])
     return len(rows)
+
+
+# --- claims against the store's own figures ---------------------------------------------------
+
+
+def claims_report(session: Session, query) -> dict:
+    """Per platform and campaign over the query's range: what the platform claims, what the
+    tracker credits the same source and campaign under the query's model and lookback, the
+    over-claim ratio (claimed / tracked), and the visits that landed against the clicks claimed."""
+    site = query.site
+    grouped = session.execute(
+        select(Claim.platform, Claim.campaign, func.sum(Claim.revenue_minor), func.sum(Claim.orders),
+               func.count(Claim.orders), func.sum(Claim.clicks), func.count(Claim.clicks))
+        .where(Claim.site_id == site.id, Claim.date >= query.date_from, Claim.date <= query.date_to)
+        .group_by(Claim.platform, Claim.campaign)
+    ).all()
+    tracked_report = roi_report(session, dataclasses.replace(query, by=("source", "campaign")))
+    tracked = {(r["source"], r["campaign"]): r for r in tracked_report["rows"]}
+    exp = exponent(site.currency)
+    rows = []
+    claimed_total = 0
+    for platform, campaign, revenue, orders, with_orders, clicks, with_clicks in grouped:
+        row = tracked.get((platform, campaign or NOT_SET), {})
+        tracked_revenue = Decimal(row.get("revenue", "0"))
+        claimed = Decimal(int(revenue)).scaleb(-exp)
+        landed = int(row.get("sessions", 0))
+        rows.append({
+            "platform": platform,
+            "campaign": campaign or NOT_SET,
+            "claimed_revenue": format_decimal(claimed, exp),
+            "claimed_orders": int(orders) if with_orders else None,
+            "tracked_revenue": format_decimal(tracked_revenue, exp),
+            "tracked_orders": row.get("orders", "0.00"),
+            "over_claim": _ratio(claimed, tracked_revenue),
+            "clicks": int(clicks) if with_clicks else None,
+            "landed_sessions": landed,
+            "landed_share": _ratio(Decimal(landed), Decimal(int(clicks))) if with_clicks and clicks else None,
+        })
+        claimed_total += int(revenue)
+    rows.sort(key=lambda r: (-Decimal(r["claimed_revenue"]), r["platform"], r["campaign"]))
+    net = Decimal(tracked_report["totals"]["revenue"])
+    claimed_sum = Decimal(claimed_total).scaleb(-exp)
+    return {
+        "site": site.public_id, "from": query.date_from.isoformat(), "to": query.date_to.isoformat(),
+        "model": query.model, "lookback": query.lookback, "currency": site.currency,
+        "rows": rows,
+        "totals": {"claimed_revenue": format_decimal(claimed_sum, exp),
+                   "net_revenue": format_decimal(net, exp),
+                   "claimed_share_of_net": _ratio(claimed_sum, net)},
+    }
+
+
+def _ratio(numerator: Decimal, denominator: Decimal) -> str | None:
+    if not denominator:
+        return None
+    return str((numerator / denominator).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))

@@ -27,6 +27,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# SQLite databases that live in one connection (one per process, shared by its threads).
+MEMORY_URLS = ("sqlite://", "sqlite:///:memory:")
+
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -77,14 +80,15 @@ def make_engine(url: str, waits: Waits | None = None, **kwargs) -> Engine:
     """Create an engine tuned for the backend (WAL and foreign keys on SQLite, pooling on
     PostgreSQL) whose every wait is bounded as `waits` says (tracker.waits)."""
     waits = waits or Waits()
-    memory = url in ("sqlite://", "sqlite:///:memory:")
+    memory = url in MEMORY_URLS
     if memory:
         kwargs.setdefault("poolclass", StaticPool)
         kwargs.setdefault("connect_args", {"check_same_thread": False})
     else:
         kwargs.setdefault("poolclass", BoundedPool)
-        kwargs.setdefault("pool_size", 5)
-        kwargs.setdefault("max_overflow", 10)
+        if kwargs["poolclass"] is BoundedPool:
+            kwargs.setdefault("pool_size", 5)
+            kwargs.setdefault("max_overflow", 10)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False})
         engine = create_engine(url, **kwargs)

@@ -20,8 +20,9 @@ from flask import Blueprint, Flask, Response, current_app
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
-from tracker.db import get_engine
+from tracker.db import MEMORY_URLS, get_engine, make_engine
 from tracker.waits import within
 
 bp = Blueprint("health", __name__)
@@ -90,5 +91,10 @@ def healthz():
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["tracker.health"] = Probe(get_engine(app), app.config["TRACKER"].waits.health)
+    config = app.config["TRACKER"]
+    # Its own connection for each read (no pool): nothing is left open when the reads stop, and
+    # the app's pool is never short of a connection because of them.
+    engine = get_engine(app) if config.database_url in MEMORY_URLS else make_engine(
+        config.database_url, config.waits, poolclass=NullPool)
+    app.extensions["tracker.health"] = Probe(engine, config.waits.health)
     app.register_blueprint(bp)

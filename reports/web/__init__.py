@@ -19,6 +19,7 @@ SESSION_LIFETIME = timedelta(days=14)
 
 def init_app(app: Flask) -> None:
     from reports.web import (  # noqa: F401  (each module adds its routes to the blueprint)
+        claims_pages,
         costs_pages,
         format,
         links,

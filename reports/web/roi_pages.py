@@ -35,7 +35,7 @@ GROUPINGS = [("channel",)] + [HIERARCHY[1 : i + 1] for i in range(1, len(HIERARC
 MODEL_LABELS = {model.value: model.label for model in MODELS}
 
 
-def _report_args(site) -> dict[str, str]:
+def report_args(site) -> dict[str, str]:
     """The query string as the JSON report reads it, with a date preset turned into from/to."""
     args = {key: request.args.get(key, "") for key in request.args}
     args["site"] = site.public_id
@@ -52,7 +52,7 @@ def _load(db):
     choice = choose_site(db)
     if choice.site is None:
         raise ReportQueryError(_no_site_message(choice))
-    query = parse_report_query(db, _report_args(choice.site))
+    query = parse_report_query(db, report_args(choice.site))
     return choice, query, roi_report(db, query)
 
 
@@ -215,10 +215,10 @@ def roi_csv():
     else:
         body.append(csv_table(query.by, [], report["totals"])[1][0])
     name = f"roi-{choice.site.domain}-{query.date_from}-{query.date_to}-{query.model}.csv"
-    return _csv_response(write_rows(header, body), name)
+    return csv_response(write_rows(header, body), name)
 
 
-def _csv_response(text: str, filename: str) -> Response:
+def csv_response(text: str, filename: str) -> Response:
     safe_name = "".join(c if c.isalnum() or c in "-._" else "_" for c in filename)
     response = Response(text, mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{safe_name}"'
@@ -303,4 +303,4 @@ def compare_csv():
     total_cost = last_report["totals"]["cost"]
     body.append(["(total)"] + [""] * (len(query.by) - 1) + [totals[m] for m in models] + [total_cost])
     name = f"models-{choice.site.domain}-{query.date_from}-{query.date_to}.csv"
-    return _csv_response(write_rows(header, body), name)
+    return csv_response(write_rows(header, body), name)

@@ -55,3 +55,59 @@ def test_a_bad_line_stops_the_import_and_names_its_line(runner, site, session, t
     assert _claims(session) == []
     missing = _import(runner, tmp_path, "date,platform,campaign\n2026-11-30,a,b\n", site.public_id)
     assert missing.exit_code == 1 and "missing column(s) attributed_revenue" in missing.output
+
+
+def test_the_claims_report_puts_each_claim_beside_the_stores_figures(runner, client, session, tmp_path):
+    """Two SMS campaigns with orders the tracker credits; the platforms claim more."""
+    import json as jsonlib
+    from datetime import UTC, datetime, timedelta
+
+    from tests.pages.conftest import csrf_from
+    from tests.webhooks.conftest import ORDERS_SECRET, standard_headers
+    from tracker.credentials import hash_password, hash_token, new_token
+    from tracker.models import ApiToken, Role, User
+    from tracker.sites import add_secret, create_site
+
+    site = create_site(session, "shop.example", timezone="UTC", currency="USD")
+    add_secret(session, site, "orders", ORDERS_SECRET)
+    token = new_token()
+    session.add(ApiToken(name="r", token_hash=hash_token(token), prefix=token[:8]))
+    session.add(User(email="owner@shop.example", password_hash=hash_password("x" * 12), role=Role.ADMIN))
+    session.commit()
+    day = (datetime.now(UTC) - timedelta(days=2)).replace(hour=12, minute=0, second=0, microsecond=0)
+    orders = (("welcome", "100.00"), ("welcome", "50.00"), ("=cmd|' /C calc'!A0", "20.00"))
+    for n, (campaign, total) in enumerate(orders):
+        body = jsonlib.dumps({"id": f"C-{n}", "created_at": day.isoformat(), "total": total,
+                              "currency": "USD", "status": "paid",
+                              "landing_url": "https://shop.example/?utm_source=attentive"
+                              f"&utm_medium=sms&utm_campaign={campaign}"}).encode()
+        assert client.post(f"/webhooks/orders/{site.public_id}", data=body,
+                           headers=standard_headers(body)).status_code == 200
+    d = day.date()
+    claims = HEADER + (f"{d},attentive,welcome,450.00,9,40,1000,\n{d},postscript,winback,80,2,,,\n"
+                       f"{d},attentive,\"=cmd|' /C calc'!A0\",30,,,,\n")
+    assert _import(runner, tmp_path, claims, site.public_id).exit_code == 0
+    query = f"site={site.public_id}&from={d}&to={d}"
+    bearer = {"Authorization": f"Bearer {token}"}
+    report = client.get(f"/api/reports/claims?{query}", headers=bearer).get_json()
+    rows = {(r["platform"], r["campaign"]): r for r in report["rows"]}
+    welcome = rows[("attentive", "welcome")]
+    assert (welcome["claimed_revenue"], welcome["claimed_orders"], welcome["tracked_revenue"],
+            welcome["tracked_orders"], welcome["over_claim"]) == ("450.00", 9, "150.00", "2.00", "3.00")
+    assert (welcome["clicks"], welcome["landed_sessions"], welcome["landed_share"]) == (40, 0, "0.00")
+    winback = rows[("postscript", "winback")]
+    assert (winback["tracked_revenue"], winback["over_claim"], winback["clicks"]) == ("0.00", None, None)
+    assert report["totals"] == {"claimed_revenue": "560.00", "net_revenue": "170.00",
+                                "claimed_share_of_net": "3.29"}
+    formula = rows[("attentive", "=cmd|' /c calc'!a0")]
+    assert (formula["tracked_revenue"], formula["over_claim"]) == ("20.00", "1.50")
+    # The page says what the ratio means; the CSV guards cells a spreadsheet would run.
+    login = csrf_from(client.get("/login").get_data(as_text=True))
+    client.post("/login", data={"email": "owner@shop.example", "password": "x" * 12, "csrf_token": login})
+    page = client.get(f"/reports/claims?{query}").get_data(as_text=True)
+    assert "claims three times" in page and "450.00" in page and "3.00" in page
+    assert 'href="/reports/claims' in client.get(f"/reports/roi?{query}").get_data(as_text=True)
+    csv_text = client.get(f"/reports/claims.csv?{query}").get_data(as_text=True)
+    assert csv_text.splitlines()[0].startswith("platform,campaign,claimed_revenue")
+    assert "attentive,welcome,450.00,9,150.00,2.00,3.00,40,0,0.00" in csv_text
+    assert "'=cmd" in csv_text and "\n=cmd" not in csv_text and ",=cmd" not in csv_text
