@@ -29,26 +29,24 @@ def _error(message: str, status: int = 400, **extra):
 @bp.get("/api/reports/roi")
 @api_auth_required
 def roi():
-    session = get_session()
-    try:
-        query = parse_report_query(session, request.args)
-    except ReportQueryError as exc:
-        return _error(str(exc))
-    response = jsonify(roi_report(session, query))
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return _report(roi_report)
 
 
 @bp.get("/api/reports/claims")
 @api_auth_required
 def claims():
     """What the SMS and email platforms claim against the store's own figures (reports.claims)."""
+    return _report(claims_report)
+
+
+def _report(build):
+    """A report for the query string's site, range, model and lookback, as JSON nobody caches."""
     session = get_session()
     try:
         query = parse_report_query(session, request.args)
     except ReportQueryError as exc:
         return _error(str(exc))
-    response = jsonify(claims_report(session, query))
+    response = jsonify(build(session, query))
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

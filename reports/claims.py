@@ -8,9 +8,7 @@ and any bad line stops the import, naming its line; nothing is saved then.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 from collections.abc import Mapping
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -18,6 +16,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from reports import csvimport
 from reports.models import Claim
 from reports.roi import roi_report
 from tracker.errors import ClaimError
@@ -27,42 +26,26 @@ from tracker.touch import NOT_SET, normalise_value
 REQUIRED_COLUMNS = ("date", "platform", "campaign", "attributed_revenue")
 OPTIONAL_COLUMNS = ("attributed_orders", "clicks", "sends", "currency")
 KEY_FIELDS = ("date", "platform", "campaign")
-MAX_ERRORS_SHOWN = 20
 DELETE_BATCH = 200
 
 
 def read_csv(text: str, currency: str) -> list[dict]:
     """Parse a claims CSV (header line first); raises ClaimError naming every bad line."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    if not reader.fieldnames:
-        raise ClaimError("The file is empty; the first line must name the columns "
-                         f"{','.join(REQUIRED_COLUMNS)}.")
-    reader.fieldnames = [(name or "").strip().lower() for name in reader.fieldnames]
-    missing = [c for c in REQUIRED_COLUMNS if c not in reader.fieldnames]
-    if missing:
-        raise ClaimError(f"Line 1: missing column(s) {', '.join(missing)}; the header needs "
-                         f"{','.join(REQUIRED_COLUMNS)} (optional: {','.join(OPTIONAL_COLUMNS)}).")
     errors: list[str] = []
     rows: dict[tuple, dict] = {}
-    for record in reader:
-        if not any((v or "").strip() for k, v in record.items() if k is not None):
-            continue
+    for line, record in csvimport.records(text, REQUIRED_COLUMNS, OPTIONAL_COLUMNS, ClaimError):
         try:
             row = _row(record, currency)
         except ClaimError as exc:
-            errors.append(f"Line {reader.line_num}: {exc}")
+            errors.append(f"Line {line}: {exc}")
             continue
         key = tuple(row[f] for f in KEY_FIELDS)
         if key in rows:
-            errors.append(f"Line {reader.line_num}: {row['platform']} / {row['campaign']} on {row['date']} "
+            errors.append(f"Line {line}: {row['platform']} / {row['campaign']} on {row['date']} "
                           "is in the file twice.")
             continue
         rows[key] = row
-    if errors:
-        shown = errors[:MAX_ERRORS_SHOWN]
-        more = len(errors) - len(shown)
-        raise ClaimError("Nothing was imported; fix these lines:\n" + "\n".join(shown)
-                         + (f"\n... and {more} more" if more else ""), errors)
+    csvimport.refuse(errors, ClaimError)
     if not rows:
         raise ClaimError("There are no claims to import.")
     return list(rows.values())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Mapping
 from datetime import date
 from decimal import Decimal
@@ -11,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import and_, delete, or_
 from sqlalchemy.orm import Session
 
+from reports import csvimport
 from tracker.errors import CostError
 from tracker.models import Cost
 from tracker.money import InvalidMoney, normalise_currency, to_minor
@@ -19,28 +18,13 @@ from tracker.touch import NOT_SET, normalise_value
 REQUIRED_COLUMNS = ("date", "source", "medium", "campaign", "cost")
 OPTIONAL_COLUMNS = ("content", "term", "currency")
 KEY_FIELDS = ("date", "source", "medium", "campaign", "content", "term")
-MAX_ERRORS_SHOWN = 20
 # Rows deleted per statement when replacing keys.
 DELETE_BATCH = 200
 
 
 def read_csv(text: str, currency: str) -> list[dict]:
     """Parse a spend CSV (header line first); raises CostError naming every bad line."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    if not reader.fieldnames:
-        raise CostError("The file is empty; the first line must name the columns "
-                        f"{','.join(REQUIRED_COLUMNS)}.")
-    reader.fieldnames = [(name or "").strip().lower() for name in reader.fieldnames]
-    missing = [c for c in REQUIRED_COLUMNS if c not in reader.fieldnames]
-    if missing:
-        raise CostError(f"Line 1: missing column(s) {', '.join(missing)}; the header needs "
-                        f"{','.join(REQUIRED_COLUMNS)} (optional: {','.join(OPTIONAL_COLUMNS)}).")
-    numbered = []
-    for record in reader:
-        if not any((v or "").strip() for k, v in record.items() if k is not None):
-            continue  # blank line
-        numbered.append((reader.line_num, record))
-    return _parse(numbered, currency)
+    return _parse(csvimport.records(text, REQUIRED_COLUMNS, OPTIONAL_COLUMNS, CostError), currency)
 
 
 def parse_cost_rows(rows: Iterable[Mapping], currency: str, first_line: int = 1) -> list[dict]:
@@ -67,11 +51,7 @@ def _parse(numbered: list[tuple[int, Mapping]], currency: str, label: str = "Lin
             merged[key]["cost_minor"] += row["cost_minor"]
         else:
             merged[key] = row
-    if errors:
-        shown = errors[:MAX_ERRORS_SHOWN]
-        more = len(errors) - len(shown)
-        summary = "\n".join(shown) + (f"\n... and {more} more" if more else "")
-        raise CostError(f"Nothing was imported; fix these lines:\n{summary}", errors)
+    csvimport.refuse(errors, CostError)
     if not merged:
         raise CostError("There are no spend rows to import.")
     return list(merged.values())
