@@ -149,11 +149,15 @@ def _end_sessions(db: Session, user: User) -> None:
 
 def sites_of_users(db: Session) -> dict[int, list[str]]:
     """Each viewer's sites by domain."""
-    rows = db.execute(select(UserSite.user_id, Site.domain).join(Site, Site.id == UserSite.site_id)
-                      .order_by(Site.domain))
+    return _domains(db, UserSite.user_id, UserSite.site_id)
+
+
+def _domains(db: Session, owner, site_id) -> dict[int, list[str]]:
+    """The domains of the sites a link table grants, by owner (a user or a token), sorted."""
     found: dict[int, list[str]] = {}
-    for user_id, domain in rows:
-        found.setdefault(user_id, []).append(domain)
+    for owner_id, domain in db.execute(select(owner, Site.domain).join(Site, Site.id == site_id)
+                                       .order_by(Site.domain)):
+        found.setdefault(owner_id, []).append(domain)
     return found
 
 
@@ -193,9 +197,5 @@ def revoke_token(db: Session, ref: str) -> ApiToken:
 
 
 def sites_of_tokens(db: Session) -> dict[int, list[str]]:
-    rows = db.execute(select(TokenSite.token_id, Site.domain).join(Site, Site.id == TokenSite.site_id)
-                      .order_by(Site.domain))
-    found: dict[int, list[str]] = {}
-    for token_id, domain in rows:
-        found.setdefault(token_id, []).append(domain)
-    return found
+    """Each token of named sites' sites by domain."""
+    return _domains(db, TokenSite.token_id, TokenSite.site_id)
