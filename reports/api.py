@@ -1,4 +1,4 @@
-"""The JSON API: `GET /api/reports/roi` and `POST /api/costs`."""
+"""The JSON API: `GET /api/reports/roi`, `/claims`, `/cohorts` and `POST /api/costs`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from flask import Blueprint, Flask, jsonify, request
 
 from reports.auth import api_auth_required
 from reports.claims import claims_report
+from reports.cohorts import cohorts_report, default_range, parse_horizons
 from reports.costs import CostError, parse_cost_rows, save_costs
-from reports.roi import ReportQueryError, parse_report_query, roi_report
+from reports.roi import ReportQueryError, parse_report_query, report_site, roi_report
 from tracker.auth import AUTH_REQUIRED, bearer_token
+from tracker.days import site_today
 from tracker.db import begin_write, get_session
 from tracker.sites import SiteError, require_site
 
@@ -39,14 +41,30 @@ def claims():
     return _report(claims_report)
 
 
-def _report(build):
-    """A report for the query string's site, range, model and lookback, as JSON nobody caches."""
+@bp.get("/api/reports/cohorts")
+@api_auth_required
+def cohorts():
+    """First-sale cohorts: what customers brought by each touch are worth later (reports.cohorts)."""
+    def build(session, query):
+        return cohorts_report(session, query, parse_horizons(request.args.get("horizons")))
+
+    return _report(build, default_range)
+
+
+def _report(build, defaults=None):
+    """A report for the query string's site, range, model and lookback, as JSON nobody caches.
+
+    `defaults(args, today)` fills in a report's own default range (the site's today)."""
     session = get_session()
     try:
-        query = parse_report_query(session, request.args)
+        args = request.args
+        if defaults is not None:
+            args = defaults(args, site_today(report_site(session, args)))
+        query = parse_report_query(session, args)
+        answer = build(session, query)
     except ReportQueryError as exc:
         return _error(str(exc))
-    response = jsonify(build(session, query))
+    response = jsonify(answer)
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -38,6 +38,14 @@ class AttributionModel(StrEnum):
     FULL_IMPACT = "full_impact", "Full impact"
 
 
+class DateBasis(StrEnum):
+    """Which day a report dates credit by: the order's (the default), or the credited touch's own
+    session start, so a campaign shows what it caused on the day it was clicked."""
+
+    ORDER = "order"
+    CLICK = "click"
+
+
 MODELS = tuple(AttributionModel)
 DEFAULT_MODEL = AttributionModel.LAST_CLICK
 # Models whose credit adds up to the order: the ones a rollup can store per touch.

@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from reports import credit, links, traffic
+from reports import cohorts, credit, links, traffic
 from reports.attribution import CREDIT_WIDTH, ORDER_SCALE, SPLIT_MODELS, add_credit
 from reports.bulk import bulk_insert
 from reports.credit import UNATTRIBUTED_KEY
-from reports.models import ReportBuild, ReportRollup
+from reports.models import ReportBuild, ReportFirstSale, ReportRollup
 from reports.rollups import ROLLUP_LOOKBACK, coverage
 from tracker.days import days_between, range_bounds, runs
 from tracker.db import begin_write, utcnow
@@ -73,6 +73,7 @@ def build_site(
         )
         orders = credit.orders_to_split(session, site, start, end, ROLLUP_LOOKBACK)
         bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, _rollup_records(site.id, orders))
+        _write_first_sales(session, site, chunk_start, chunk_end, start, end)
         if alongside is None:
             traffic.build_traffic(session, site, chunk_start, chunk_end)
         else:  # committed; the days count as built only with this chunk's commit
@@ -95,6 +96,15 @@ def build_site(
                 on_day(day)
         chunk_start = chunk_end + timedelta(days=1)
     return written
+
+
+def _write_first_sales(session: Session, site: Site, first: date, last: date, start, end) -> None:
+    """The first sales of the days first..last and their credit, for the cohorts report."""
+    session.execute(delete(ReportFirstSale).where(
+        ReportFirstSale.site_id == site.id, ReportFirstSale.day >= first, ReportFirstSale.day <= last))
+    orders = credit.credited_orders(session, site, start, end, ROLLUP_LOOKBACK)
+    bulk_insert(session, ReportFirstSale.__table__.name, cohorts.FIRST_SALE_FIELDS,
+                cohorts.first_sale_rows(site.id, orders))
 
 
 def _traffic_alongside(session: Session, site_id: int, first: date, last: date) -> Future | None:

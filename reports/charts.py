@@ -72,3 +72,45 @@ def bar_chart(
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+SPARK_WIDTH = 150
+SPARK_HEIGHT = 44
+SPARK_LABEL = 11  # room under the bars for their labels
+
+
+def step_chart(
+    points: Sequence[tuple[str, Decimal | None]],
+    *,
+    title: str,
+    money: Callable[[Decimal], str] = str,
+) -> Markup:
+    """A small bar per labelled step (a cohort's value per customer after each horizon); a step
+    without a value yet (None) is an empty dashed outline."""
+    known = [v for _, v in points if v is not None]
+    top = max(known, default=Decimal(0))
+    label = f"{title}: " + ", ".join(
+        f"{name} {money(value) if value is not None else 'not yet'}" for name, value in points)
+    parts = [
+        f'<svg class="chart spark" viewBox="0 0 {SPARK_WIDTH} {SPARK_HEIGHT}" role="img" '
+        f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(label)}</title>",
+    ]
+    plot_h = SPARK_HEIGHT - SPARK_LABEL - 2
+    base_y = 2 + plot_h
+    step = SPARK_WIDTH / max(len(points), 1)
+    bar_w = step * (1 - BAR_GAP)
+    for i, (name, value) in enumerate(points):
+        x = i * step + (step - bar_w) / 2
+        if value is None:
+            parts.append(f'<rect class="chart-pending" x="{_fmt(x)}" y="2" width="{_fmt(bar_w)}" '
+                         f'height="{_fmt(plot_h)}"><title>{escape(name)}: not yet</title></rect>')
+        else:
+            height = float(value / top) * plot_h if top > 0 and value > 0 else 0.0
+            parts.append(
+                f'<rect class="chart-bar" x="{_fmt(x)}" y="{_fmt(base_y - height)}" width="{_fmt(bar_w)}" '
+                f'height="{_fmt(height)}"><title>{escape(name)}: {escape(money(value))}</title></rect>')
+        parts.append(f'<text class="chart-label" x="{_fmt(x + bar_w / 2)}" y="{SPARK_HEIGHT - 1}" '
+                     f'text-anchor="middle">{escape(name)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -111,14 +111,22 @@ def claims_report(session: Session, query) -> dict:
         .where(Claim.site_id == site.id, Claim.date >= query.date_from, Claim.date <= query.date_to)
         .group_by(Claim.platform, Claim.campaign)
     ).all()
-    tracked_report = roi_report(session, dataclasses.replace(query, by=("source", "campaign")))
-    tracked = {(r["source"], r["campaign"]): r for r in tracked_report["rows"]}
+    # Grouped as the traffic rollups keep visits (source, medium, campaign), then added up over the
+    # media: a platform's claim covers every medium its links carry.
+    tracked_report = roi_report(session, dataclasses.replace(query, by=("source", "medium", "campaign")))
+    tracked: dict[tuple[str, str], dict] = {}
+    for r in tracked_report["rows"]:
+        row = tracked.setdefault((r["source"], r["campaign"]), {"revenue": Decimal(0), "orders": Decimal(0),
+                                                                "sessions": 0})
+        row["revenue"] += Decimal(r["revenue"])
+        row["orders"] += Decimal(r["orders"])
+        row["sessions"] += r["sessions"]
     exp = exponent(site.currency)
     rows = []
     claimed_total = 0
     for platform, campaign, revenue, orders, with_orders, clicks, with_clicks in grouped:
         row = tracked.get((platform, campaign or NOT_SET), {})
-        tracked_revenue = Decimal(row.get("revenue", "0"))
+        tracked_revenue = row.get("revenue", Decimal(0))
         claimed = Decimal(int(revenue)).scaleb(-exp)
         landed = int(row.get("sessions", 0))
         rows.append({
@@ -127,7 +135,7 @@ def claims_report(session: Session, query) -> dict:
             "claimed_revenue": format_decimal(claimed, exp),
             "claimed_orders": int(orders) if with_orders else None,
             "tracked_revenue": format_decimal(tracked_revenue, exp),
-            "tracked_orders": row.get("orders", "0.00"),
+            "tracked_orders": format_decimal(row.get("orders", Decimal(0)), 2),
             "over_claim": _ratio(claimed, tracked_revenue),
             "clicks": int(clicks) if with_clicks else None,
             "landed_sessions": landed,

@@ -50,7 +50,8 @@ class CreditedOrder:
     touches: list[tuple[TimedTouch, Key]]  # in time order; empty means unattributed
 
 
-
+# How a report names the row of a share of credit: (order, its touch or None, six-dimension key) -> key.
+RowKey = Callable[[CreditedOrder, TimedTouch | None, Key], Key]
 
 
 def unindexed(column):
@@ -363,37 +364,50 @@ def project(dims: Sequence[str]) -> Callable[[Key], Key]:
 
 
 def credit_rows(
-    orders: Iterable[CreditedOrder], model: str, keyfunc: Callable[[CreditedOrder, Key], Key]
+    orders: Iterable[CreditedOrder], model: str, keyfunc: RowKey
 ) -> dict[Key, list[int]]:
     """Sum credit per row: {key: [orders in 1/ORDER_SCALE, revenue minor, new customers in 1/ORDER_SCALE]}.
 
-    `keyfunc(order, six-dimension key)` names the row; for full_impact each row an order
-    touches gets the whole order once, however many of its touches fall in that row.
+    `keyfunc(order, touch, six-dimension key)` names the row (the touch is None for an
+    unattributed order); for full_impact each row an order touches gets the whole order once,
+    however many of its touches fall in that row.
     """
     rows: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
     for order in orders:
-        if not order.touches:
-            _add(rows[keyfunc(order, UNATTRIBUTED_KEY)], ORDER_SCALE, order.net_minor, order.is_new)
-            continue
-        keys = [keyfunc(order, k) for _, k in order.touches]
         if model == AttributionModel.FULL_IMPACT:
-            for key in dict.fromkeys(keys):
+            for key in touched_rows(order, keyfunc):
                 _add(rows[key], ORDER_SCALE, order.net_minor, order.is_new)
             continue
-        if len(keys) == 1:
-            units, revenue = [ORDER_SCALE], [order.net_minor]
-        else:
-            at = order.at
-            ages = [age_seconds(at - touch.at) for touch, _ in order.touches]
-            units, revenue = credit_parts(model, ages, [touch.direct for touch, _ in order.touches],
-                                          order.net_minor)
-        for key, part, unit in zip(keys, revenue, units, strict=True):
-            if part or unit:
-                row = rows[key]
-                row[0] += unit
-                row[1] += part
-                row[2] += unit if order.is_new else 0
+        for touch, key, unit, part in credit_shares(order, model):
+            row = rows[keyfunc(order, touch, key)]
+            row[0] += unit
+            row[1] += part
+            row[2] += unit if order.is_new else 0
     return dict(rows)
+
+
+def touched_rows(order: CreditedOrder, keyfunc: RowKey) -> list[Key]:
+    """The rows an order touched, each once (full impact gives each the whole order)."""
+    touches = order.touches or [(None, UNATTRIBUTED_KEY)]
+    return list(dict.fromkeys(keyfunc(order, touch, key) for touch, key in touches))
+
+
+def credit_shares(order: CreditedOrder, model: str) -> Iterator[tuple[TimedTouch | None, Key, int, int]]:
+    """One order's credit under a split model: (touch, six-dimension key, order units, revenue minor)
+    per credited touch; an unattributed order is one share without a touch."""
+    if not order.touches:
+        yield None, UNATTRIBUTED_KEY, ORDER_SCALE, order.net_minor
+        return
+    if len(order.touches) == 1:
+        touch, key = order.touches[0]
+        yield touch, key, ORDER_SCALE, order.net_minor
+        return
+    at = order.at
+    ages = [age_seconds(at - touch.at) for touch, _ in order.touches]
+    units, revenue = credit_parts(model, ages, [touch.direct for touch, _ in order.touches], order.net_minor)
+    for (touch, key), part, unit in zip(order.touches, revenue, units, strict=True):
+        if part or unit:
+            yield touch, key, unit, part
 
 
 def _add(row: list[int], units: int, revenue: int, is_new: bool) -> None:

@@ -61,6 +61,35 @@ class ReportRollup(TouchKey, Base):
     __table_args__ = (Index(None, "site_id", "lookback", "day"),)
 
 
+class ReportFirstSale(TouchKey, Base):
+    """A new customer's first sale on one local day and the touch key each split model credits it
+    to (default lookback): the customer's share in 1/10000 (`units_*`) and the first order's revenue
+    share in minor units (`revenue_*`). The cohorts report reads it for built days and follows each
+    customer's later orders from `orders`. A key a model gave nothing holds zeros in its columns.
+    """
+
+    __tablename__ = "report_first_sales"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(Integer)  # no foreign key: as for report_rollups
+    day: Mapped[date] = mapped_column(Date)
+    order_id: Mapped[int] = mapped_column(BigInteger)
+    units_last_click: Mapped[int] = mapped_column(BigInteger)
+    revenue_last_click: Mapped[int] = mapped_column(BigInteger)
+    units_last_non_direct: Mapped[int] = mapped_column(BigInteger)
+    revenue_last_non_direct: Mapped[int] = mapped_column(BigInteger)
+    units_first_click: Mapped[int] = mapped_column(BigInteger)
+    revenue_first_click: Mapped[int] = mapped_column(BigInteger)
+    units_linear: Mapped[int] = mapped_column(BigInteger)
+    revenue_linear: Mapped[int] = mapped_column(BigInteger)
+    units_position_based: Mapped[int] = mapped_column(BigInteger)
+    revenue_position_based: Mapped[int] = mapped_column(BigInteger)
+    units_time_decay: Mapped[int] = mapped_column(BigInteger)
+    revenue_time_decay: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index(None, "site_id", "day"),)
+
+
 class ReportSessions(TouchKey, Base):
     """Sessions that started on one local day, per row of the stored groupings (additive over days):
     channel, source, medium and campaign; content and term are '' (a grouping by them is counted

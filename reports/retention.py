@@ -23,7 +23,7 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from reports import traffic
-from reports.attribution import AttributionModel
+from reports.attribution import AttributionModel, DateBasis
 from reports.models import ReportBuild
 from reports.rollups import ROLLUP_LOOKBACK, Coverage, coverage
 from tracker.days import day_start, days_between, local_day, site_today
@@ -134,9 +134,10 @@ def check_answerable(session: Session, query, cov: Coverage | None = None,
     cov = cov or coverage(session, query.site, query.date_from, query.date_to)
     keeps = retention_days(query.site)
     gone = f"Visits before {first_kept} are no longer kept ({query.site.domain} keeps {keeps} days)"
-    if query.lookback != ROLLUP_LOOKBACK or query.model is AttributionModel.FULL_IMPACT:
-        raise ReportQueryError(f"{gone}: over earlier days only the nightly rollups answer, with a "
-                               f"{ROLLUP_LOOKBACK}-day lookback and a model other than full impact; "
+    if (query.lookback != ROLLUP_LOOKBACK or query.model is AttributionModel.FULL_IMPACT
+            or query.date_basis is DateBasis.CLICK):
+        raise ReportQueryError(f"{gone}: over earlier days only the nightly rollups answer, by order date, "
+                               f"with a {ROLLUP_LOOKBACK}-day lookback and a model other than full impact; "
                                f"change those or start the range on {first_kept}.")
     if traffic.level_of(grouped_by if grouped_by is not None else query.by) is None:
         raise ReportQueryError(f"{gone}: over earlier days the rollups keep totals, channel, and source / "

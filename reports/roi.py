@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reports import credit, retention, rollups, traffic
-from reports.attribution import DEFAULT_MODEL, MODELS, ORDER_SCALE, AttributionModel
+from reports.attribution import DEFAULT_MODEL, MODELS, ORDER_SCALE, AttributionModel, DateBasis
 from reports.credit import UNATTRIBUTED, Key
-from tracker.days import days_between, range_bounds, runs, site_today
+from tracker.days import days_between, local_day, range_bounds, runs, site_today
 from tracker.errors import ReportQueryError
 from tracker.models import Cost, Site
 from tracker.money import exponent, format_decimal
@@ -51,6 +51,7 @@ class ReportQuery:
     model: AttributionModel = DEFAULT_MODEL
     lookback: int = DEFAULT_LOOKBACK
     by: tuple[str, ...] = DEFAULT_BY
+    date_basis: DateBasis = DateBasis.ORDER
 
     @property
     def tz(self) -> ZoneInfo:
@@ -60,7 +61,7 @@ class ReportQuery:
 
 def parse_report_query(session: Session, args: Mapping[str, str]) -> ReportQuery:
     """Validate report parameters (site, from, to, model, lookback, by); raises ReportQueryError."""
-    site = _parse_site(session, (args.get("site") or "").strip())
+    site = report_site(session, args)
     yesterday = site_today(site) - timedelta(days=1)
     date_to = _parse_date(args, "to") or yesterday
     date_from = _parse_date(args, "from") or (date_to - timedelta(days=DEFAULT_DAYS - 1))
@@ -82,7 +83,10 @@ def parse_report_query(session: Session, args: Mapping[str, str]) -> ReportQuery
             f"'lookback' must be a whole number of days from {MIN_LOOKBACK} to {MAX_LOOKBACK}, "
             f"not {raw_lookback!r}."
         )
-    query = ReportQuery(site, date_from, date_to, model, lookback, parse_by(args.get("by")))
+    basis = (args.get("date_basis") or DateBasis.ORDER).strip().lower()
+    if basis not in tuple(DateBasis):
+        raise ReportQueryError(f"Unknown date_basis {basis!r}; use one of: {', '.join(DateBasis)}.")
+    query = ReportQuery(site, date_from, date_to, model, lookback, parse_by(args.get("by")), DateBasis(basis))
     retention.check_answerable(session, query)  # said up front (the report checks again)
     return query
 
@@ -99,7 +103,9 @@ def parse_by(raw: str | None) -> tuple[str, ...]:
     return dims
 
 
-def _parse_site(session: Session, ref: str) -> Site:
+def report_site(session: Session, args: Mapping[str, str]) -> Site:
+    """The site a report's query names (or the only one); raises ReportQueryError."""
+    ref = (args.get("site") or "").strip()
     if not ref:
         sites = session.scalars(select(Site).order_by(Site.id).limit(2)).all()
         if len(sites) == 1:
@@ -152,6 +158,7 @@ def roi_report(session: Session, query: ReportQuery) -> dict:
         "to": query.date_to.isoformat(),
         "model": query.model,
         "lookback": query.lookback,
+        "date_basis": query.date_basis,
         "currency": currency,
         "built_through": built_through.isoformat() if built_through else None,
         "rows": [r[-1] for r in rows],
@@ -201,9 +208,11 @@ def credit_by(
 ) -> tuple[dict[Key, tuple[int, int, int]], tuple[int, int, int]]:
     """Credit per row (keys start with the local day when `per_day`) and the range's totals."""
 
+    retention.check_answerable(session, query, cov, dims)
+    if query.date_basis is DateBasis.CLICK:
+        return _credit_by_click(session, query, dims, per_day)
     rows: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
     live_days: set[date] = set(days_between(query.date_from, query.date_to))
-    retention.check_answerable(session, query, cov, dims)
     if query.lookback == rollups.ROLLUP_LOOKBACK and query.model is not AttributionModel.FULL_IMPACT:
         if cov is None:
             cov = rollups.coverage(session, query.site, query.date_from, query.date_to)
@@ -212,7 +221,8 @@ def credit_by(
             rows[key] = list(values)
         live_days -= set(clean)
     proj = credit.project(dims)
-    keyfunc = (lambda order, key: (order.day, *proj(key))) if per_day else (lambda _order, key: proj(key))
+    keyfunc = (lambda order, _touch, key: (order.day, *proj(key))) if per_day else \
+        (lambda _order, _touch, key: proj(key))
     live_orders = 0
     live_revenue = 0
     live_new = 0
@@ -235,6 +245,43 @@ def credit_by(
     else:
         totals = tuple(sum(v[i] for v in rows.values()) for i in range(3))
     return {k: tuple(v) for k, v in rows.items()}, totals
+
+
+def _credit_by_click(
+    session: Session, query: ReportQuery, dims: tuple[str, ...], per_day: bool
+) -> tuple[dict[Key, tuple[int, int, int]], tuple[int, int, int]]:
+    """credit_by() with each credited share dated by its touch's session start (DateBasis.CLICK).
+
+    A share counts when its touch started inside the range, whenever its order came: the orders
+    read run from the range's first day up to today. An order without a touch is dated by itself
+    (a landing-page touch is the order's own time). Always from the raw tables: the rollups are
+    kept by order day.
+    """
+    tz = query.tz
+    start, end = range_bounds(query.date_from, max(query.date_to, site_today(query.site)), tz)
+    orders = credit.credited_orders(session, query.site, start, end, query.lookback)
+    proj = credit.project(dims)
+
+    def dated(order, touch, key):
+        return (order.day if touch is None else local_day(touch.at, tz), *proj(key))
+
+    rows: dict[Key, tuple[int, int, int]] = {}
+    for key, values in credit.credit_rows(orders, query.model, dated).items():
+        if query.date_from <= key[0] <= query.date_to:
+            rows[key if per_day else key[1:]] = _plus(rows.get(key if per_day else key[1:]), values)
+    if query.model is AttributionModel.FULL_IMPACT:  # rows overlap; the totals count each order once
+        counted = [o for o in orders if any(
+            query.date_from <= (o.day if t is None else local_day(t.at, tz)) <= query.date_to
+            for t, _ in (o.touches or [(None, None)]))]
+        totals = (ORDER_SCALE * len(counted), sum(o.net_minor for o in counted),
+                  ORDER_SCALE * sum(1 for o in counted if o.is_new))
+    else:
+        totals = tuple(sum(v[i] for v in rows.values()) for i in range(3))
+    return rows, totals
+
+
+def _plus(row: tuple[int, int, int] | None, values) -> tuple[int, int, int]:
+    return tuple(values) if row is None else tuple(a + b for a, b in zip(row, values, strict=True))
 
 
 def cost_rows(

@@ -76,6 +76,13 @@ def sqlite_parse(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
+def epoch_sql(column: str, dialect: str) -> str:
+    """A UTCDateTime column as seconds since 1970 (a float), for arithmetic in SQL on either dialect."""
+    if dialect == "postgresql":
+        return f"extract(epoch FROM {column})"
+    return f"((julianday({column}) - 2440587.5) * 86400.0)"
+
+
 def make_engine(url: str, waits: Waits | None = None, **kwargs) -> Engine:
     """Create an engine tuned for the backend (WAL and foreign keys on SQLite, pooling on
     PostgreSQL) whose every wait is bounded as `waits` says (tracker.waits)."""

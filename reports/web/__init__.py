@@ -1,4 +1,4 @@
-"""The pages people open: login, Mission Control, the ROI report, SMS links, costs."""
+"""The pages people open: login, Mission Control, the ROI report, claims, cohorts, SMS links, costs."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ SESSION_LIFETIME = timedelta(days=14)
 def init_app(app: Flask) -> None:
     from reports.web import (  # noqa: F401  (each module adds its routes to the blueprint)
         claims_pages,
+        cohorts_pages,
         costs_pages,
         format,
         links,

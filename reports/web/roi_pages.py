@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from flask import Response, render_template, request, url_for
 
-from reports.attribution import MODELS
+from reports.attribution import MODELS, DateBasis
 from reports.auth import login_required
 from reports.csvsafe import write_rows
 from reports.roi import parse_report_query, roi_report
@@ -72,6 +72,8 @@ def _canonical(query, extra: dict[str, str] | None = None) -> dict[str, str]:
         "lookback": str(query.lookback),
         "by": ",".join(query.by),
     }
+    if query.date_basis is not DateBasis.ORDER:
+        params["date_basis"] = query.date_basis
     params.update(extra or {})
     return params
 
@@ -214,7 +216,8 @@ def roi_csv():
         body.append(csv_table(query.by, [], report["totals"], "(all traffic)")[1][0])
     else:
         body.append(csv_table(query.by, [], report["totals"])[1][0])
-    name = f"roi-{choice.site.domain}-{query.date_from}-{query.date_to}-{query.model}.csv"
+    dated = "-by-click" if query.date_basis is DateBasis.CLICK else ""
+    name = f"roi-{choice.site.domain}-{query.date_from}-{query.date_to}-{query.model}{dated}.csv"
     return csv_response(write_rows(header, body), name)
 
 
@@ -302,5 +305,6 @@ def compare_csv():
     body = [[r.get(d, "") for d in query.by] + [r.get(m) for m in models] + [r.get("cost")] for r in rows]
     total_cost = last_report["totals"]["cost"]
     body.append(["(total)"] + [""] * (len(query.by) - 1) + [totals[m] for m in models] + [total_cost])
-    name = f"models-{choice.site.domain}-{query.date_from}-{query.date_to}.csv"
+    dated = "-by-click" if query.date_basis is DateBasis.CLICK else ""
+    name = f"models-{choice.site.domain}-{query.date_from}-{query.date_to}{dated}.csv"
     return csv_response(write_rows(header, body), name)

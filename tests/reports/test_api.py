@@ -42,8 +42,9 @@ def test_report_shape(client, world, token):
                           headers=token)
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"site", "from", "to", "model", "lookback", "currency", "built_through", "rows",
-                         "totals"}
+    assert set(body) == {"site", "from", "to", "model", "lookback", "date_basis", "currency", "built_through",
+                         "rows", "totals"}
+    assert body["date_basis"] == "order"
     assert (body["site"], body["from"], body["model"], body["lookback"]) == (
         world.site.public_id, "2026-11-20", "last_click", 30)
     assert body["rows"] == [{

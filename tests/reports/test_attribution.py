@@ -51,7 +51,7 @@ def test_split_gives_each_touch_its_share(model, touches, expected):
     """Each touch in a row of its own: the row's revenue is the touch's share of a 90.00 order."""
     keys = [(f"touch {i}",) * 6 for i in range(len(touches))]
     order = CreditedOrder(1, ORDER_AT, ORDER_AT.date(), 9000, False, list(zip(touches, keys, strict=True)))
-    rows = credit_rows([order], model, lambda _order, key: key)
+    rows = credit_rows([order], model, lambda _order, _touch, key: key)
     assert [rows.get(key, [0, 0, 0])[1] for key in keys] == expected
 
 
@@ -110,7 +110,7 @@ def test_random_histories_reconcile(history, dims):
             (TimedTouch(ORDER_AT - timedelta(days=age), key[1] == "(direct)"), key) for age, key in ordered
         ]))
     net = sum(o.net_minor for o in orders)
-    project = lambda _order, key: tuple(key[i] for i in dims)  # noqa: E731
+    project = lambda _order, _touch, key: tuple(key[i] for i in dims)  # noqa: E731
     for model in MODELS:
         rows = credit_rows(orders, model, project)
         if model == "full_impact":

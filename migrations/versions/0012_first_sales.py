@@ -1,0 +1,50 @@
+"""report_first_sales: each new customer"s first sale per day and credited touch key, for cohorts
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-04
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0012"
+down_revision: str | None = "0011"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table("report_first_sales",
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+    sa.Column("site_id", sa.Integer(), nullable=False),
+    sa.Column("day", sa.Date(), nullable=False),
+    sa.Column("order_id", sa.BigInteger(), nullable=False),
+    sa.Column("units_last_click", sa.BigInteger(), nullable=False),
+    sa.Column("revenue_last_click", sa.BigInteger(), nullable=False),
+    sa.Column("units_last_non_direct", sa.BigInteger(), nullable=False),
+    sa.Column("revenue_last_non_direct", sa.BigInteger(), nullable=False),
+    sa.Column("units_first_click", sa.BigInteger(), nullable=False),
+    sa.Column("revenue_first_click", sa.BigInteger(), nullable=False),
+    sa.Column("units_linear", sa.BigInteger(), nullable=False),
+    sa.Column("revenue_linear", sa.BigInteger(), nullable=False),
+    sa.Column("units_position_based", sa.BigInteger(), nullable=False),
+    sa.Column("revenue_position_based", sa.BigInteger(), nullable=False),
+    sa.Column("units_time_decay", sa.BigInteger(), nullable=False),
+    sa.Column("revenue_time_decay", sa.BigInteger(), nullable=False),
+    sa.Column("channel", sa.String(length=32), nullable=False),
+    sa.Column("source", sa.String(length=255), nullable=False),
+    sa.Column("medium", sa.String(length=255), nullable=False),
+    sa.Column("campaign", sa.String(length=255), nullable=False),
+    sa.Column("content", sa.String(length=255), nullable=False),
+    sa.Column("term", sa.String(length=255), nullable=False),
+    sa.PrimaryKeyConstraint("id", name=op.f("pk_report_first_sales"))
+    )
+    op.create_index(op.f("ix_report_first_sales_site_id_day"), "report_first_sales", ["site_id", "day"])
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_report_first_sales_site_id_day"), table_name="report_first_sales")
+    op.drop_table("report_first_sales")

@@ -1,0 +1,258 @@
+"""First-sale cohorts: what the customers a touch brought are worth over the days after their first sale.
+
+The customers whose first sale (tracker.sales: the first counted order of a person, else of a
+visitor) falls in the range are grouped by the `by` dimensions of the touch the model credits
+for that first sale; a split model shares a customer between the touches it splits the order
+over, in 1/ORDER_SCALE parts. Per group: customers, the first orders' revenue, and the
+cumulative net revenue per customer (refunds included) of every order placed within N days of
+the first sale, for each horizon N. A horizon that has not fully elapsed since the range's last
+day is null: the figure would still grow.
+
+Built days (default lookback, split models) read each first sale's credit from
+`report_first_sales`, written by the nightly build; other days split the first sales live.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from sqlalchemy import bindparam, or_, select, text
+from sqlalchemy.orm import Session
+
+from reports import credit, retention, rollups
+from reports.attribution import ORDER_SCALE, SPLIT_MODELS, AttributionModel
+from reports.credit import UNATTRIBUTED, CreditedOrder, Key
+from reports.models import ReportFirstSale
+from reports.roi import MAX_LIVE_SPANS, ReportQuery
+from tracker.days import days_between, range_bounds, runs
+from tracker.db import UTCDateTime, epoch_sql, utcnow
+from tracker.errors import ReportQueryError
+from tracker.money import exponent, format_decimal
+from tracker.sales import counted_sql, customer_key, net_sql
+from tracker.touch import DIMENSIONS
+
+DEFAULT_HORIZONS = (30, 60, 90, 180)
+DEFAULT_DAYS = 90
+MAX_HORIZON = 3 * 366
+MAX_HORIZONS = 8
+FIRST_SALE_FIELDS = ("site_id", "day", "order_id", *DIMENSIONS,
+                     *(f"{kind}_{model}" for model in SPLIT_MODELS for kind in ("units", "revenue")))
+
+
+def default_range(args: Mapping[str, str], today: date) -> dict[str, str]:
+    """The query with the cohorts' default range where it names none: the 90 days of first sales
+    that end DEFAULT_HORIZONS[0] + 1 days ago, so their first horizon is complete."""
+    args = dict(args)
+    if not (args.get("from") or "").strip() and not (args.get("to") or "").strip():
+        last = today - timedelta(days=DEFAULT_HORIZONS[0] + 1)
+        args["from"], args["to"] = (last - timedelta(days=DEFAULT_DAYS - 1)).isoformat(), last.isoformat()
+    return args
+
+
+def parse_horizons(raw: str | None) -> tuple[int, ...]:
+    """`horizons=30,60,90`: whole days, ascending, each once; raises ReportQueryError."""
+    if raw is None or not raw.strip():
+        return DEFAULT_HORIZONS
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    if not all(p.isdigit() and 1 <= int(p) <= MAX_HORIZON for p in parts):
+        raise ReportQueryError(f"'horizons' must be whole numbers of days from 1 to {MAX_HORIZON}, "
+                               f"separated by commas, like 30,60,90; not {raw!r}.")
+    days = sorted({int(p) for p in parts})
+    if len(days) > MAX_HORIZONS:
+        raise ReportQueryError(f"'horizons' takes at most {MAX_HORIZONS} values.")
+    return tuple(days)
+
+
+# --- the build's part -------------------------------------------------------------------------
+
+
+def first_sale_rows(site_id: int, orders: Iterable[CreditedOrder]) -> list[tuple]:
+    """Rows of report_first_sales (FIRST_SALE_FIELDS) for the first sales among `orders`."""
+    out = []
+    for order in orders:
+        if not order.is_new:
+            continue
+        cells: dict[Key, list[int]] = {}
+        for m, model in enumerate(SPLIT_MODELS):
+            for _touch, key, units, revenue in credit.credit_shares(order, model):
+                cell = cells.setdefault(key, [0] * (2 * len(SPLIT_MODELS)))
+                cell[2 * m] += units
+                cell[2 * m + 1] += revenue
+        out.extend((site_id, order.day, order.id, *key, *cell) for key, cell in cells.items())
+    return out
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Group:
+    units: int = 0  # customers in 1/ORDER_SCALE
+    first_revenue: int = 0  # minor units
+    value: list[int] | None = None  # per horizon: sum of units x the customer's revenue by then
+
+
+def cohorts_report(
+    session: Session, query: ReportQuery, horizons: tuple[int, ...] = DEFAULT_HORIZONS
+) -> dict:
+    """The cohorts report as the JSON API answers it."""
+    site = query.site
+    cov = rollups.coverage(session, site, query.date_from, query.date_to)
+    retention.check_answerable(session, query, cov)
+    shares = _first_sale_shares(session, query, cov)  # (first sale id, row key, units, revenue)
+    start, end = range_bounds(query.date_from, query.date_to, query.tz)
+    now = utcnow()
+    elapsed = [end + timedelta(days=h) <= now for h in horizons]
+    values = _customer_values(session, query, {s[0] for s in shares}, start, end, horizons, elapsed)
+
+    groups: dict[Key, _Group] = defaultdict(lambda: _Group(value=[0] * len(horizons)))
+    firsts: dict[int, int] = defaultdict(int)  # first sale -> its revenue, each counted once in the total
+    none_reached = [0] * len(horizons)
+    for order_id, key, units, revenue in shares:
+        group = groups[key]
+        group.units += units
+        group.first_revenue += revenue
+        for i, amount in enumerate(values.get(order_id, none_reached)):
+            group.value[i] += units * amount
+        if query.model is AttributionModel.FULL_IMPACT:  # every touched row has the whole order
+            firsts[order_id] = revenue
+        else:
+            firsts[order_id] += revenue
+    total = _Group(units=ORDER_SCALE * len(firsts), first_revenue=sum(firsts.values()), value=[
+        ORDER_SCALE * sum(values.get(o, none_reached)[i] for o in firsts) for i in range(len(horizons))])
+
+    exp = exponent(site.currency)
+    rows = []
+    for key, group in groups.items():
+        row = dict(zip(query.by, key, strict=True))
+        row.update(_figures(group, horizons, elapsed, exp))
+        rows.append((key, group.units, row))
+    rows.sort(key=lambda r: (r[0][0] == UNATTRIBUTED if r[0] else False, -r[1], r[0]))
+    return {
+        "site": site.public_id,
+        "from": query.date_from.isoformat(),
+        "to": query.date_to.isoformat(),
+        "model": query.model,
+        "lookback": query.lookback,
+        "by": list(query.by),
+        "currency": site.currency,
+        "horizons": list(horizons),
+        "complete_on": {str(h): (query.date_to + timedelta(days=h)).isoformat() for h in horizons},
+        "rows": [r[-1] for r in rows],
+        "totals": _figures(total, horizons, elapsed, exp),
+    }
+
+
+def _figures(group: _Group, horizons: tuple[int, ...], elapsed: list[bool], exp: int) -> dict:
+    customers = Decimal(group.units) / ORDER_SCALE
+    return {
+        "customers": format_decimal(customers, 2),
+        "first_order_revenue": format_decimal(Decimal(group.first_revenue).scaleb(-exp), exp),
+        "first_order_value": _per_customer(group.first_revenue * ORDER_SCALE, group.units, exp),
+        "revenue_per_customer": {
+            str(h): _per_customer(group.value[i], group.units, exp) if elapsed[i] else None
+            for i, h in enumerate(horizons)
+        },
+    }
+
+
+def _per_customer(weighted_minor: int, units: int, exp: int) -> str | None:
+    """(sum of units x minor amounts) / units, in the currency's major unit."""
+    if not units:
+        return None
+    value = (Decimal(weighted_minor) / units).scaleb(-exp)
+    return str(value.quantize(Decimal(1).scaleb(-exp), rounding=ROUND_HALF_EVEN))
+
+
+def _first_sale_shares(session: Session, query: ReportQuery, cov) -> list[tuple[int, Key, int, int]]:
+    """Every first sale in the range as (order id, row key, customer units, first-order revenue)."""
+    proj = credit.project(query.by)
+    shares: list[tuple[int, Key, int, int]] = []
+    live_days = set(days_between(query.date_from, query.date_to))
+    if query.lookback == rollups.ROLLUP_LOOKBACK and query.model is not AttributionModel.FULL_IMPACT:
+        clean = cov.clean(query.date_from, query.date_to)
+        shares.extend(_built_shares(session, query, clean))
+        live_days -= set(clean)
+    spans = runs(live_days)
+    if len(spans) > MAX_LIVE_SPANS:
+        spans = [(spans[0][0], spans[-1][1])]
+    for first, last in spans:
+        start, end = range_bounds(first, last, query.tz)
+        for order in credit.credited_orders(session, query.site, start, end, query.lookback):
+            if not order.is_new or order.day not in live_days:
+                continue
+            if query.model is AttributionModel.FULL_IMPACT:
+                shares.extend((order.id, key, ORDER_SCALE, order.net_minor)
+                              for key in credit.touched_rows(order, lambda _o, _t, k: proj(k)))
+                continue
+            for _touch, key, units, revenue in credit.credit_shares(order, query.model):
+                shares.append((order.id, proj(key), units, revenue))
+    return shares
+
+
+def _built_shares(session: Session, query: ReportQuery, days: list[date]) -> list[tuple[int, Key, int, int]]:
+    if not days:
+        return []
+    t = ReportFirstSale
+    units, revenue = getattr(t, f"units_{query.model}"), getattr(t, f"revenue_{query.model}")
+    where = [t.site_id == query.site.id, t.day >= days[0], t.day <= days[-1], or_(units != 0, revenue != 0)]
+    skipped = [d for d in days_between(days[0], days[-1]) if d not in set(days)]
+    if skipped:
+        where.append(t.day.not_in(skipped))
+    cols = [getattr(t, d) for d in query.by]
+    n = len(cols)
+    return [(r[0], tuple(r[1:n + 1]), int(r[-2]), int(r[-1]))
+            for r in session.execute(select(t.order_id, *cols, units, revenue).where(*where))]
+
+
+# A site's counted orders from :start to :until with their time (seconds since 1970), customer and
+# net revenue (tracker.sales), in time order.
+CUSTOMER_ORDERS = """
+SELECT o.id, {at}, coalesce(o.person_id, (SELECT v.person_id FROM visitors v WHERE v.id = o.visitor_id)),
+       o.visitor_id, {net}
+FROM orders o
+LEFT JOIN (SELECT order_id, sum(amount_minor) AS refunded FROM refunds WHERE site_id = :site
+           GROUP BY order_id) r ON r.order_id = o.id
+WHERE o.site_id = :site AND o.created_at >= :start AND o.created_at < :until AND NOT o.is_test
+  AND {counted}
+ORDER BY o.created_at, o.id
+"""
+
+
+def _customer_values(
+    session: Session, query: ReportQuery, first_sales: set[int], start: datetime, end: datetime,
+    horizons: tuple[int, ...], elapsed: list[bool],
+) -> Mapping[int, list[int]]:
+    """For each first sale: its customer's net revenue (minor units) from every counted order placed
+    within each horizon of it, the first order included (0 for a horizon not elapsed)."""
+    if not first_sales:
+        return {}
+    reach = max((h for h, done in zip(horizons, elapsed, strict=True) if done), default=0)
+    dialect = session.get_bind().dialect.name
+    statement = text(CUSTOMER_ORDERS.format(
+        at=epoch_sql("o.created_at", dialect), counted=counted_sql("o.status"),
+        net=net_sql("o.status", "o.total_minor", "r.refunded", dialect),
+    )).bindparams(bindparam("start", type_=UTCDateTime), bindparam("until", type_=UTCDateTime))
+    rows = session.execute(statement, {"site": query.site.id, "start": start,
+                                       "until": end + timedelta(days=reach)}).all()
+    seconds = [(i, h * 86400) for i, (h, done) in enumerate(zip(horizons, elapsed, strict=True)) if done]
+    firsts: dict[tuple, tuple[int, float]] = {}  # customer -> (first sale id, its time)
+    values: dict[int, list[int]] = {}
+    for oid, at, person_id, visitor_id, net in rows:
+        customer = customer_key(oid, person_id, visitor_id)
+        if oid in first_sales:
+            firsts[customer] = (oid, at)
+            values[oid] = [0] * len(horizons)
+        first = firsts.get(customer)
+        if first is None or net <= 0:
+            continue
+        age = at - first[1]
+        reached = values[first[0]]
+        for i, limit in seconds:
+            if age < limit:
+                reached[i] += net
+    return values
