@@ -1,4 +1,4 @@
-"""`tracker demo`: realistic synthetic traffic, orders and spend for the site demo.example.
+"""`tracker demo`: realistic synthetic traffic, orders, spend and SMS platforms' claims for demo.example.
 
 SMS platforms (Attentive, Postscript, Klaviyo) next to email, search, social, referrals and
 direct visits; return visits, people using two devices, refunds, cancellations and daily spend.
@@ -12,6 +12,7 @@ import math
 import random
 import sys
 from bisect import bisect_right
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
@@ -160,7 +161,10 @@ def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: i
     start = end - timedelta(days=days)
     span = (end - start).total_seconds()
     weights = [s.weight for s in SOURCES]
-    local_day = _local_days(start, end, zone) if conn.dialect.name == "postgresql" else None
+    day_of = _local_days(start, end, zone)
+    local_day = day_of if conn.dialect.name == "postgresql" else None
+    # (local day, platform, campaign) -> [landed visits, orders, revenue], for the platforms' claims
+    sms_days: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
     mean_conversion = sum(s.weight * s.conversion for s in SOURCES) / sum(weights)
     base_rate = min(orders / max(sessions, 1) / mean_conversion, 0.9)
     counts = dict(persons=0, visitors=0, sessions=0, orders=0, refunds=0)
@@ -212,10 +216,16 @@ def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: i
                 ))
                 previous = by_channel[channel] = by_campaign[in_campaign] = visit
                 made += 1
+                texted = sms_days[(day_of(at), src.source, campaign)] if src.source in CLAIM_FACTORS else None
+                if texted is not None:
+                    texted[0] += 1
                 if rng.random() < base_rate * src.conversion:
                     paid_at = min(seen + timedelta(minutes=rng.randrange(2, 30)), end)
-                    _order(rng, ids, order_rows, refund_rows, site_id, visitor, person, paid_at, landing,
-                           referrer)
+                    total = _order(rng, ids, order_rows, refund_rows, site_id, visitor, person, paid_at,
+                                   landing, referrer)
+                    if texted is not None:
+                        texted[1] += 1
+                        texted[2] += total
             visitors.append((visitor, site_id, f"demo-{visitor}", person, first, last, device))
         # Orders that matched no visitor: a landing page or nothing at all.
         for _ in range(max(len(order_rows) // 20, 0)):
@@ -233,12 +243,14 @@ def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: i
             progress(len(session_rows))
     follow_ids(conn, ID_TABLES)
     counts["costs"] = _costs(conn, rng, site_id, start.date(), end.date())
+    counts["claims"] = _claims(conn, rng, site_id, sms_days)
     # Fresh statistics, or the planner treats a bulk-loaded table as empty until autovacuum runs.
     conn.execute(text("ANALYZE"))
     return counts
 
 
-def _order(rng, ids, order_rows, refund_rows, site_id, visitor, person, at, landing, referrer) -> None:
+def _order(rng, ids, order_rows, refund_rows, site_id, visitor, person, at, landing, referrer) -> int:
+    """Append one order (and maybe its refund); returns its total in minor units."""
     oid = ids.take("orders")
     total = max(int(math.exp(rng.gauss(math.log(7_500), 0.6))), 900)
     roll = rng.random()
@@ -260,6 +272,7 @@ def _order(rng, ids, order_rows, refund_rows, site_id, visitor, person, at, land
         amount = total if status == OrderStatus.REFUNDED else total // rng.choice((2, 3, 4))
         refund_rows.append((ids.take("refunds"), site_id, "orders", f"{external}-r", external, oid, amount,
                             "USD", at + timedelta(days=rng.randrange(1, 10))))
+    return total
 
 
 def _costs(conn: Connection, rng: random.Random, site_id: int, first: date, last: date) -> int:
@@ -277,6 +290,28 @@ def _costs(conn: Connection, rng: random.Random, site_id: int, first: date, last
         day += timedelta(days=1)
     if rows:
         conn.execute(Cost.__table__.insert(), rows)
+    return len(rows)
+
+
+# How much more than the visits they sent each messaging platform claims (Klaviyo for its email too):
+# their windows credit orders a day after any message delivered and days after any click, whatever
+# came in between.
+CLAIM_FACTORS = {"attentive": (1.5, 1.9), "postscript": (1.3, 1.7), "klaviyo": (1.2, 1.5)}
+
+
+def _claims(conn: Connection, rng: random.Random, site_id: int, sms_days: dict[tuple, list[int]]) -> int:
+    """What each SMS platform's dashboard would claim per day and campaign: more orders and revenue
+    than its landed visits brought, and more clicks than visits landed (links that lose their UTMs)."""
+    rows = []
+    for (day, platform, campaign), (landed, orders, revenue) in sorted(sms_days.items()):
+        low, high = CLAIM_FACTORS.get(platform, (1.2, 1.5))
+        factor = rng.uniform(low, high)
+        rows.append({"site_id": site_id, "date": day, "platform": platform, "campaign": campaign,
+                     "currency": "USD", "revenue_minor": int(revenue * factor),
+                     "orders": round(orders * factor), "clicks": round(landed * rng.uniform(1.08, 1.3)),
+                     "sends": landed * rng.randrange(20, 40)})
+    if rows:
+        conn.execute(Claim.__table__.insert(), rows)
     return len(rows)
 
 
@@ -310,7 +345,8 @@ def demo_command(days: int, sessions: int, orders: int | None, seed: int) -> Non
                                   else sessions * 3 // 100, seed, progress=bar.update, zone=zone)
         click.echo(
             f"Filled {DEMO_DOMAIN}: {counts['sessions']} sessions, {counts['visitors']} visitors, "
-            f"{counts['orders']} orders, {counts['refunds']} refunds, {counts['costs']} spend rows "
+            f"{counts['orders']} orders, {counts['refunds']} refunds, {counts['costs']} spend rows, "
+            f"{counts['claims']} platform claims "
             f"over {days} days."
         )
         click.echo("Run `tracker reports build --site demo.example --from ... --to ...` for the rollups.")

@@ -40,13 +40,16 @@ def _params(report: dict) -> dict[str, str]:
             "horizons": ",".join(str(h) for h in report["horizons"])}
 
 
-def _chart(figures: dict, horizons: list[int], currency: str, title: str):
+def _chart(figures: dict, horizons: list[int], currency: str, dims: tuple[str, ...] = ()):
+    """A row's value per customer after its first order and each horizon, as a small bar chart."""
+    title = " › ".join(figures[d] for d in dims) if dims else "All new customers"
+
     def amount(value):
         return None if value is None else Decimal(value)
 
     points = [("1st", amount(figures["first_order_value"]))]
     points += [(f"{h}d", amount(figures["revenue_per_customer"][str(h)])) for h in horizons]
-    return step_chart(points, title=title, money=lambda v: money(v, currency))
+    return step_chart(points, title=f"{title}, per customer", money=lambda v: money(v, currency))
 
 
 @bp.get("/reports/cohorts")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import select
 
 from reports.models import Claim
@@ -75,17 +77,20 @@ def test_the_claims_report_puts_each_claim_beside_the_stores_figures(runner, cli
     session.add(User(email="owner@shop.example", password_hash=hash_password("x" * 12), role=Role.ADMIN))
     session.commit()
     day = (datetime.now(UTC) - timedelta(days=2)).replace(hour=12, minute=0, second=0, microsecond=0)
-    orders = (("welcome", "100.00"), ("welcome", "50.00"), ("=cmd|' /C calc'!A0", "20.00"))
-    for n, (campaign, total) in enumerate(orders):
+    orders = (("attentive", "sms", "welcome", "100.00"), ("attentive", "sms", "welcome", "50.00"),
+              ("attentive", "sms", "=cmd|' /C calc'!A0", "20.00"),
+              # Klaviyo's claim covers its email as well as its texts.
+              ("klaviyo", "email", "abandoned-cart", "30.00"), ("klaviyo", "sms", "abandoned-cart", "15.00"))
+    for n, (source, medium, campaign, total) in enumerate(orders):
         body = jsonlib.dumps({"id": f"C-{n}", "created_at": day.isoformat(), "total": total,
                               "currency": "USD", "status": "paid",
-                              "landing_url": "https://shop.example/?utm_source=attentive"
-                              f"&utm_medium=sms&utm_campaign={campaign}"}).encode()
+                              "landing_url": f"https://shop.example/?utm_source={source}"
+                              f"&utm_medium={medium}&utm_campaign={campaign}"}).encode()
         assert client.post(f"/webhooks/orders/{site.public_id}", data=body,
                            headers=standard_headers(body)).status_code == 200
     d = day.date()
     claims = HEADER + (f"{d},attentive,welcome,450.00,9,40,1000,\n{d},postscript,winback,80,2,,,\n"
-                       f"{d},attentive,\"=cmd|' /C calc'!A0\",30,,,,\n")
+                       f"{d},attentive,\"=cmd|' /C calc'!A0\",30,,,,\n{d},Klaviyo,Abandoned-Cart,90,3,,,\n")
     assert _import(runner, tmp_path, claims, site.public_id).exit_code == 0
     query = f"site={site.public_id}&from={d}&to={d}"
     bearer = {"Authorization": f"Bearer {token}"}
@@ -97,8 +102,12 @@ def test_the_claims_report_puts_each_claim_beside_the_stores_figures(runner, cli
     assert (welcome["clicks"], welcome["landed_sessions"], welcome["landed_share"]) == (40, 0, "0.00")
     winback = rows[("postscript", "winback")]
     assert (winback["tracked_revenue"], winback["over_claim"], winback["clicks"]) == ("0.00", None, None)
-    assert report["totals"] == {"claimed_revenue": "560.00", "net_revenue": "170.00",
-                                "claimed_share_of_net": "3.29"}
+    klaviyo = rows[("klaviyo", "abandoned-cart")]
+    assert (klaviyo["tracked_revenue"], klaviyo["tracked_orders"], klaviyo["over_claim"]) == (
+        "45.00", "2.00", "2.00")
+    assert report["totals"] == {"claimed_revenue": "650.00", "net_revenue": "215.00",
+                                "claimed_share_of_net": "3.02"}
+    assert sum(Decimal(r["claimed_revenue"]) for r in report["rows"]) == Decimal("650.00")
     formula = rows[("attentive", "=cmd|' /c calc'!a0")]
     assert (formula["tracked_revenue"], formula["over_claim"]) == ("20.00", "1.50")
     # The page says what the ratio means; the CSV guards cells a spreadsheet would run.

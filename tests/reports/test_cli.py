@@ -1,10 +1,16 @@
 """`tracker costs import`, `tracker reports build` and `tracker demo` as a user runs them."""
 
+from datetime import timedelta
+from decimal import Decimal
+
 from sqlalchemy import func, select
 
+from reports.claims import claims_report
 from reports.links import link_visits
 from reports.models import ReportBuild, ReportRollup
+from reports.roi import parse_report_query
 from tracker.cli import main
+from tracker.days import site_today
 from tracker.models import Cost, Order, Site, TrackedSession
 
 HEADER = "date,source,medium,campaign,cost,content\n"
@@ -113,3 +119,20 @@ def test_demo_fills_a_site_that_reports(runner, session):
     assert runner.invoke(main, ["demo", "--sessions", "3000", "--days", "10"]).exit_code == 0
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(TrackedSession)) == 3000
+
+
+def test_demo_platforms_claim_more_than_their_visits_brought(runner, session):
+    assert runner.invoke(main, ["demo", "--sessions", "4000", "--days", "10", "--seed", "3"]).exit_code == 0
+    site = session.scalar(select(Site).where(Site.domain == "demo.example"))
+    yesterday = site_today(site) - timedelta(days=1)
+    query = parse_report_query(session, {"site": site.public_id, "to": yesterday.isoformat(),
+                                         "from": (yesterday - timedelta(days=12)).isoformat()})
+    report = claims_report(session, query)
+    platforms = {row["platform"] for row in report["rows"]}
+    assert platforms == {"attentive", "postscript", "klaviyo"}
+    for platform in platforms:
+        rows = [r for r in report["rows"] if r["platform"] == platform]
+        claimed = sum(Decimal(r["claimed_revenue"]) for r in rows)
+        tracked = sum(Decimal(r["tracked_revenue"]) for r in rows)
+        assert claimed > tracked > 0, platform
+        assert sum(r["clicks"] for r in rows) > sum(r["landed_sessions"] for r in rows)
