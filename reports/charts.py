@@ -74,7 +74,7 @@ def bar_chart(
     return Markup("".join(parts))
 
 
-SPARK_WIDTH = 150
+SPARK_WIDTH = 120
 SPARK_HEIGHT = 44
 SPARK_LABEL = 11  # room under the bars for their labels
 

@@ -9,8 +9,9 @@ from reports.claims import claims_report
 from reports.csvsafe import write_rows
 from reports.roi import parse_report_query
 from reports.web import bp
-from reports.web.context import PRESETS, choose_site
-from reports.web.roi_pages import csv_response, report_args
+from reports.web.context import PRESETS, choose_site, preset_for
+from reports.web.roi_pages import MODEL_LABELS, csv_response, report_args
+from tracker.days import site_today
 from tracker.db import get_session
 
 COLUMNS = ("platform", "campaign", "claimed_revenue", "claimed_orders", "tracked_revenue", "tracked_orders",
@@ -31,8 +32,9 @@ def _load():
 def claims():
     choice, query, report = _load()
     site_ref = choice.site.public_id if choice.site else None
+    preset = preset_for(query.date_from, query.date_to, site_today(choice.site)) if query else "custom"
     return render_template("claims.html", choice=choice, site_ref=site_ref, query=query, report=report,
-                           presets=PRESETS)
+                           presets=PRESETS, preset=preset, models=MODEL_LABELS)
 
 
 @bp.get("/reports/claims.csv")

@@ -13,11 +13,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask, request
+from sqlalchemy import select
 from werkzeug.serving import make_server
+
+from tracker.cli import main
+from tracker.credentials import hash_password
+from tracker.db import utcnow
+from tracker.models import Order, Role, Site, TrackedSession, User, Visitor
 
 CHROMIUM = os.environ.get("TRACKER_CHROMIUM", "/usr/bin/chromium")
 STORE_HOST = "shop.example"
@@ -184,3 +192,65 @@ def query(app) -> Callable[..., Any]:
             return read(db)
 
     return run
+
+
+# --- a marketer's data and a logged-in desktop page (the report pages' tests) -------------------
+
+DESKTOP_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+EMAIL = "coffee@shop.example"
+PASSWORD = "morning coffee first"
+HOSTILE_SOURCE = "<script>alert(1)</script>"
+HOSTILE_CAMPAIGN = '"><img src=x onerror=alert(1)>'
+FORMULA_CONTENT = "=hyperlink(\"http://evil.example\",\"click\")"
+
+
+@pytest.fixture
+def demo_data(runner, session):
+    """`tracker demo` data, a user, and one paid order from a visit with hostile UTM values."""
+    args = ["demo", "--days", "10", "--sessions", "3000", "--orders", "200", "--seed", "7"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    session.add(User(email=EMAIL, password_hash=hash_password(PASSWORD), role=Role.ADMIN))
+    site = session.scalar(select(Site).where(Site.domain == "demo.example"))
+    at = utcnow() - timedelta(hours=36)
+    visitor = Visitor(site_id=site.id, visitor_key="hostile-visitor", first_seen_at=at, last_seen_at=at)
+    session.add(visitor)
+    session.flush()
+    session.add(TrackedSession(
+        site_id=site.id, visitor_id=visitor.id, started_at=at, last_seen_at=at, pageviews=1,
+        utm_source=HOSTILE_SOURCE, utm_medium="sms", utm_campaign=HOSTILE_CAMPAIGN,
+        utm_content=FORMULA_CONTENT, utm_term="(not set)", channel="SMS",
+    ))
+    session.add(Order(
+        site_id=site.id, provider="orders", external_id="hostile-1", created_at=at + timedelta(minutes=5),
+        paid_at=at + timedelta(minutes=5), status="paid", is_test=False, currency=site.currency,
+        total_minor=4321, visitor_id=visitor.id, match_method="visitor",
+    ))
+    session.commit()
+    return site
+
+
+@pytest.fixture
+def marketer(make_context, collector, demo_data):
+    """A logged-in desktop page; any JavaScript dialog fails the test."""
+    context = make_context(
+        user_agent=DESKTOP_UA, viewport={"width": 1366, "height": 900}, accept_downloads=True
+    )
+    page = context.new_page()
+    dialogs: list[str] = []
+
+    def on_dialog(dialog):
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.goto(collector + "/")
+    assert urlsplit(page.url).path == "/login"
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(collector + "/")
+    yield page
+    assert dialogs == [], f"a script from the data ran: {dialogs}"
