@@ -29,10 +29,10 @@ from reports.credit import UNATTRIBUTED, CreditedOrder, Key
 from reports.models import ReportFirstSale
 from reports.roi import MAX_LIVE_SPANS, ReportQuery
 from tracker.days import days_between, range_bounds, runs
-from tracker.db import UTCDateTime, epoch_sql, utcnow
+from tracker.db import UTCDateTime, epoch_sql, utcnow, without_jit
 from tracker.errors import ReportQueryError
 from tracker.money import exponent, format_decimal
-from tracker.sales import counted_sql, customer_key, net_sql
+from tracker.sales import counted_sql, customer_id_sql, net_sql
 from tracker.touch import DIMENSIONS
 
 DEFAULT_HORIZONS = (30, 60, 90, 180)
@@ -209,17 +209,19 @@ def _built_shares(session: Session, query: ReportQuery, days: list[date]) -> lis
             for r in session.execute(select(t.order_id, *cols, units, revenue).where(*where))]
 
 
-# A site's counted orders from :start to :until with their time (seconds since 1970), customer and
-# net revenue (tracker.sales), in time order.
+# A site's counted orders from :start to :until with their time (seconds since 1970), customer
+# (tracker.sales.customer_id_sql) and net revenue, in time order.
 CUSTOMER_ORDERS = """
-SELECT o.id, {at}, coalesce(o.person_id, (SELECT v.person_id FROM visitors v WHERE v.id = o.visitor_id)),
-       o.visitor_id, {net}
-FROM orders o
-LEFT JOIN (SELECT order_id, sum(amount_minor) AS refunded FROM refunds WHERE site_id = :site
-           GROUP BY order_id) r ON r.order_id = o.id
-WHERE o.site_id = :site AND o.created_at >= :start AND o.created_at < :until AND NOT o.is_test
-  AND {counted}
-ORDER BY o.created_at, o.id
+SELECT id, at, {customer}, net FROM (
+    SELECT o.id, o.created_at, o.visitor_id, {at} AS at, {net} AS net,
+           coalesce(o.person_id, (SELECT v.person_id FROM visitors v WHERE v.id = o.visitor_id)) AS person_id
+    FROM orders o
+    LEFT JOIN (SELECT order_id, sum(amount_minor) AS refunded FROM refunds WHERE site_id = :site
+               GROUP BY order_id) r ON r.order_id = o.id
+    WHERE o.site_id = :site AND o.created_at >= :start AND o.created_at < :until AND NOT o.is_test
+      AND {counted}
+) counted
+ORDER BY created_at, id
 """
 
 
@@ -233,26 +235,31 @@ def _customer_values(
         return {}
     reach = max((h for h, done in zip(horizons, elapsed, strict=True) if done), default=0)
     dialect = session.get_bind().dialect.name
+    without_jit(session)
     statement = text(CUSTOMER_ORDERS.format(
         at=epoch_sql("o.created_at", dialect), counted=counted_sql("o.status"),
+        customer=customer_id_sql("id", "person_id", "visitor_id"),
         net=net_sql("o.status", "o.total_minor", "r.refunded", dialect),
     )).bindparams(bindparam("start", type_=UTCDateTime), bindparam("until", type_=UTCDateTime))
     rows = session.execute(statement, {"site": query.site.id, "start": start,
                                        "until": end + timedelta(days=reach)}).all()
     seconds = [(i, h * 86400) for i, (h, done) in enumerate(zip(horizons, elapsed, strict=True)) if done]
-    firsts: dict[tuple, tuple[int, float]] = {}  # customer -> (first sale id, its time)
+    firsts: dict[int, tuple[list[int], float]] = {}  # customer -> (the first sale's values, its time)
     values: dict[int, list[int]] = {}
-    for oid, at, person_id, visitor_id, net in rows:
-        customer = customer_key(oid, person_id, visitor_id)
+    for oid, at, customer, net in rows:
         if oid in first_sales:
-            firsts[customer] = (oid, at)
-            values[oid] = [0] * len(horizons)
-        first = firsts.get(customer)
-        if first is None or net <= 0:
+            reached = values[oid] = [0] * len(horizons)
+            firsts[customer] = (reached, at)
+            at = 0.0
+        else:
+            first = firsts.get(customer)
+            if first is None:
+                continue
+            reached, first_at = first
+            at -= first_at
+        if net <= 0:
             continue
-        age = at - first[1]
-        reached = values[first[0]]
         for i, limit in seconds:
-            if age < limit:
+            if at < limit:
                 reached[i] += net
     return values

@@ -83,6 +83,14 @@ def epoch_sql(column: str, dialect: str) -> str:
     return f"((julianday({column}) - 2440587.5) * 86400.0)"
 
 
+def without_jit(session: Session) -> None:
+    """For the rest of the transaction, PostgreSQL runs statements without compiling them (JIT):
+    for a report's per-order lookups its estimate is high enough to compile, which costs more than
+    running them."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().exec_driver_sql("SET LOCAL jit = off")
+
+
 def make_engine(url: str, waits: Waits | None = None, **kwargs) -> Engine:
     """Create an engine tuned for the backend (WAL and foreign keys on SQLite, pooling on
     PostgreSQL) whose every wait is bounded as `waits` says (tracker.waits)."""
