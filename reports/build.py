@@ -20,7 +20,7 @@ from reports import cohorts, credit, links, traffic
 from reports.attribution import CREDIT_WIDTH, ORDER_SCALE, SPLIT_MODELS, add_credit
 from reports.bulk import bulk_insert
 from reports.credit import UNATTRIBUTED_KEY
-from reports.models import ReportBuild, ReportFirstSale, ReportRollup
+from reports.models import ReportBuild, ReportFirstSale, ReportRollup, ReportSale
 from reports.rollups import ROLLUP_LOOKBACK, coverage
 from tracker.days import days_between, range_bounds, runs
 from tracker.db import begin_write, utcnow
@@ -73,7 +73,7 @@ def build_site(
         )
         orders = credit.orders_to_split(session, site, start, end, ROLLUP_LOOKBACK)
         bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, _rollup_records(site.id, orders))
-        _write_first_sales(session, site, chunk_start, chunk_end, start, end)
+        _write_sales(session, site, chunk_start, chunk_end, start, end)
         if alongside is None:
             traffic.build_traffic(session, site, chunk_start, chunk_end)
         else:  # committed; the days count as built only with this chunk's commit
@@ -98,13 +98,17 @@ def build_site(
     return written
 
 
-def _write_first_sales(session: Session, site: Site, first: date, last: date, start, end) -> None:
-    """The first sales of the days first..last and their credit, for the cohorts report."""
-    session.execute(delete(ReportFirstSale).where(
-        ReportFirstSale.site_id == site.id, ReportFirstSale.day >= first, ReportFirstSale.day <= last))
+def _write_sales(session: Session, site: Site, first: date, last: date, start, end) -> None:
+    """What the cohorts report reads of the days first..last: the first sales and their credit,
+    and every counted order with its customer."""
+    for table in (ReportFirstSale, ReportSale):
+        session.execute(delete(table).where(table.site_id == site.id, table.day >= first, table.day <= last))
     orders = credit.credited_orders(session, site, start, end, ROLLUP_LOOKBACK)
     bulk_insert(session, ReportFirstSale.__table__.name, cohorts.FIRST_SALE_FIELDS,
                 cohorts.first_sale_rows(site.id, orders))
+    sales = cohorts.customer_orders(session, site.id, start, end)
+    bulk_insert(session, ReportSale.__table__.name, cohorts.SALE_FIELDS,
+                cohorts.sale_rows(site.id, ZoneInfo(site.timezone), sales))
 
 
 def _traffic_alongside(session: Session, site_id: int, first: date, last: date) -> Future | None:

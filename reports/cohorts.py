@@ -14,21 +14,23 @@ Built days (default lookback, split models) read each first sale's credit from
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, or_, select, text
+from sqlalchemy import bindparam, literal_column, or_, select, text
 from sqlalchemy.orm import Session
 
 from reports import credit, retention, rollups
 from reports.attribution import ORDER_SCALE, SPLIT_MODELS, AttributionModel
 from reports.credit import UNATTRIBUTED, CreditedOrder, Key
-from reports.models import ReportFirstSale
+from reports.models import ReportFirstSale, ReportSale
 from reports.roi import MAX_LIVE_SPANS, ReportQuery
-from tracker.days import days_between, range_bounds, runs
+from tracker.days import days_between, local_day, range_bounds, runs
 from tracker.db import UTCDateTime, epoch_sql, utcnow, without_jit
 from tracker.errors import ReportQueryError
 from tracker.money import exponent, format_decimal
@@ -41,6 +43,7 @@ MAX_HORIZON = 3 * 366
 MAX_HORIZONS = 8
 FIRST_SALE_FIELDS = ("site_id", "day", "order_id", *DIMENSIONS,
                      *(f"{kind}_{model}" for model in SPLIT_MODELS for kind in ("units", "revenue")))
+SALE_FIELDS = ("site_id", "day", "order_id", "customer", "created_at", "net_minor")
 
 
 def default_range(args: Mapping[str, str], today: date) -> dict[str, str]:
@@ -101,13 +104,15 @@ def cohorts_report(
 ) -> dict:
     """The cohorts report as the JSON API answers it."""
     site = query.site
-    cov = rollups.coverage(session, site, query.date_from, query.date_to)
-    retention.check_answerable(session, query, cov)
-    shares = _first_sale_shares(session, query, cov)  # (first sale id, row key, units, revenue)
-    start, end = range_bounds(query.date_from, query.date_to, query.tz)
+    _start, end = range_bounds(query.date_from, query.date_to, query.tz)
     now = utcnow()
     elapsed = [end + timedelta(days=h) <= now for h in horizons]
-    values = _customer_values(session, query, {s[0] for s in shares}, start, end, horizons, elapsed)
+    reach = max((h for h, done in zip(horizons, elapsed, strict=True) if done), default=0)
+    # One look at which days are built, as far as the horizons reach.
+    cov = rollups.coverage(session, site, query.date_from, query.date_to + timedelta(days=reach + 1))
+    retention.check_answerable(session, query, cov)
+    shares = _first_sale_shares(session, query, cov)  # (first sale id, row key, units, revenue)
+    values = _customer_values(session, query, cov, {s[0] for s in shares}, horizons, elapsed)
 
     groups: dict[Key, _Group] = defaultdict(lambda: _Group(value=[0] * len(horizons)))
     firsts: dict[int, int] = defaultdict(int)  # first sale -> its revenue, each counted once in the total
@@ -206,13 +211,13 @@ def _built_shares(session: Session, query: ReportQuery, days: list[date]) -> lis
     cols = [getattr(t, d) for d in query.by]
     n = len(cols)
     return [(r[0], tuple(r[1:n + 1]), int(r[-2]), int(r[-1]))
-            for r in session.execute(select(t.order_id, *cols, units, revenue).where(*where))]
+            for r in session.connection().execute(select(t.order_id, *cols, units, revenue).where(*where))]
 
 
-# A site's counted orders from :start to :until with their time (seconds since 1970), customer
-# (tracker.sales.customer_id_sql) and net revenue, in time order.
+# A site's counted orders placed in [:start, :until) with their time (and as seconds since 1970),
+# customer (tracker.sales.customer_id_sql) and net revenue, in time order.
 CUSTOMER_ORDERS = """
-SELECT id, at, {customer}, net FROM (
+SELECT id, created_at, at, {customer}, net FROM (
     SELECT o.id, o.created_at, o.visitor_id, {at} AS at, {net} AS net,
            coalesce(o.person_id, (SELECT v.person_id FROM visitors v WHERE v.id = o.visitor_id)) AS person_id
     FROM orders o
@@ -223,30 +228,75 @@ SELECT id, at, {customer}, net FROM (
 ) counted
 ORDER BY created_at, id
 """
+# (order id, seconds since 1970, customer, net minor units), in time order
+Sale = tuple[int, float, int, int]
+
+
+def customer_orders(session: Session, site_id: int, start: datetime, until: datetime) -> list[tuple]:
+    """CUSTOMER_ORDERS's rows: (order id, created_at, seconds since 1970, customer, net minor units)."""
+    dialect = session.get_bind().dialect.name
+    without_jit(session)  # the per-order lookups of the visitor's person
+    statement = text(CUSTOMER_ORDERS.format(
+        at=epoch_sql("o.created_at", dialect), counted=counted_sql("o.status"),
+        customer=customer_id_sql("id", "person_id", "visitor_id"),
+        net=net_sql("o.status", "o.total_minor", "r.refunded", dialect),
+    )).bindparams(bindparam("start", type_=UTCDateTime), bindparam("until", type_=UTCDateTime)).columns(
+        created_at=UTCDateTime)
+    # On the connection: plain rows, without the ORM's handling of each.
+    return session.connection().execute(statement, {"site": site_id, "start": start, "until": until}).all()
+
+
+def sale_rows(site_id: int, tz: ZoneInfo, rows: Iterable[tuple]) -> list[tuple]:
+    """customer_orders() rows as report_sales rows (SALE_FIELDS)."""
+    return [(site_id, local_day(created_at, tz), oid, customer, created_at, net)
+            for oid, created_at, _at, customer, net in rows]
+
+
+def _sales(session: Session, query: ReportQuery, cov, last_day: date) -> list[Sale]:
+    """Every counted order of the days from the range's first to `last_day`: from report_sales on
+    built days that nothing changed since, from the orders themselves on the others."""
+    site = query.site
+    clean = cov.clean(query.date_from, last_day)  # the same for every lookback and model
+    streams: list[list[Sale]] = []
+    if clean:
+        t = ReportSale
+        dialect = session.get_bind().dialect.name
+        at = literal_column(epoch_sql(f"{t.__tablename__}.created_at", dialect))
+        where = [t.site_id == site.id, t.day >= clean[0], t.day <= clean[-1]]
+        skipped = [d for d in days_between(clean[0], clean[-1]) if d not in set(clean)]
+        if skipped:
+            where.append(t.day.not_in(skipped))
+        streams.append(session.connection().execute(
+            select(t.order_id, at, t.customer, t.net_minor).where(*where).order_by(t.created_at, t.order_id)
+        ).all())
+    live = set(days_between(query.date_from, last_day)) - set(clean)
+    spans = runs(live)
+    if len(spans) > MAX_LIVE_SPANS:  # one statement over them all beats many small ones
+        spans = [(spans[0][0], spans[-1][1])]
+    tz = query.tz
+    for first, last in spans:
+        start, end = range_bounds(first, last, tz)
+        rows = customer_orders(session, site.id, start, end)
+        streams.append([(oid, at, customer, net) for oid, created, at, customer, net in rows
+                        if local_day(created, tz) in live])
+    return list(heapq.merge(*streams, key=lambda sale: (sale[1], sale[0])))
 
 
 def _customer_values(
-    session: Session, query: ReportQuery, first_sales: set[int], start: datetime, end: datetime,
-    horizons: tuple[int, ...], elapsed: list[bool],
+    session: Session, query: ReportQuery, cov, first_sales: set[int], horizons: tuple[int, ...],
+    elapsed: list[bool],
 ) -> Mapping[int, list[int]]:
     """For each first sale: its customer's net revenue (minor units) from every counted order placed
     within each horizon of it, the first order included (0 for a horizon not elapsed)."""
     if not first_sales:
         return {}
     reach = max((h for h, done in zip(horizons, elapsed, strict=True) if done), default=0)
-    dialect = session.get_bind().dialect.name
-    without_jit(session)
-    statement = text(CUSTOMER_ORDERS.format(
-        at=epoch_sql("o.created_at", dialect), counted=counted_sql("o.status"),
-        customer=customer_id_sql("id", "person_id", "visitor_id"),
-        net=net_sql("o.status", "o.total_minor", "r.refunded", dialect),
-    )).bindparams(bindparam("start", type_=UTCDateTime), bindparam("until", type_=UTCDateTime))
-    rows = session.execute(statement, {"site": query.site.id, "start": start,
-                                       "until": end + timedelta(days=reach)}).all()
+    # The days a horizon reaches, and one more: a day is not always 24 hours long.
+    sales = _sales(session, query, cov, query.date_to + timedelta(days=reach + 1))
     seconds = [(i, h * 86400) for i, (h, done) in enumerate(zip(horizons, elapsed, strict=True)) if done]
     firsts: dict[int, tuple[list[int], float]] = {}  # customer -> (the first sale's values, its time)
     values: dict[int, list[int]] = {}
-    for oid, at, customer, net in rows:
+    for oid, at, customer, net in sales:
         if oid in first_sales:
             reached = values[oid] = [0] * len(horizons)
             firsts[customer] = (reached, at)

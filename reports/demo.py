@@ -23,7 +23,15 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.engine import Connection
 
 from reports.bulk import bulk_insert, follow_ids
-from reports.models import Claim, ReportBuild, ReportFirstSale, ReportRollup, ReportSessions, ReportVisitors
+from reports.models import (
+    Claim,
+    ReportBuild,
+    ReportFirstSale,
+    ReportRollup,
+    ReportSale,
+    ReportSessions,
+    ReportVisitors,
+)
 from tracker.console import db_session, user_errors
 from tracker.days import day_start
 from tracker.models import Cost, Order, Pageview, Person, Refund, Site, TrackedSession, Visitor
@@ -317,8 +325,8 @@ def _claims(conn: Connection, rng: random.Random, site_id: int, sms_days: dict[t
 
 def _wipe(conn: Connection, site_id: int) -> None:
     """Remove the demo site's previous rows so a rerun gives the same picture."""
-    for model in (ReportRollup, ReportFirstSale, ReportSessions, ReportVisitors, ReportBuild, Claim, Refund,
-                  Order, Cost, Pageview, TrackedSession, Visitor, Person):
+    for model in (ReportRollup, ReportFirstSale, ReportSale, ReportSessions, ReportVisitors, ReportBuild,
+                  Claim, Refund, Order, Cost, Pageview, TrackedSession, Visitor, Person):
         conn.execute(delete(model).where(model.site_id == site_id))
 
 

@@ -90,6 +90,23 @@ class ReportFirstSale(TouchKey, Base):
     __table_args__ = (Index(None, "site_id", "day"),)
 
 
+class ReportSale(Base):
+    """A counted order of one local day as the cohorts report follows customers: its customer
+    (tracker.sales.customer_id_sql, resolved when the day was built) and net revenue."""
+
+    __tablename__ = "report_sales"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(Integer)  # no foreign key: as for report_rollups
+    day: Mapped[date] = mapped_column(Date)
+    order_id: Mapped[int] = mapped_column(BigInteger)
+    customer: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    net_minor: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index(None, "site_id", "day"),)
+
+
 class ReportSessions(TouchKey, Base):
     """Sessions that started on one local day, per row of the stored groupings (additive over days):
     channel, source, medium and campaign; content and term are '' (a grouping by them is counted

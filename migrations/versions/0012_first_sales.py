@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import tracker.db
+
 revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
@@ -45,6 +47,22 @@ def upgrade() -> None:
     op.create_index(op.f("ix_report_first_sales_site_id_day"), "report_first_sales", ["site_id", "day"])
 
 
+    op.create_table(
+        "report_sales",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("site_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("order_id", sa.BigInteger(), nullable=False),
+        sa.Column("customer", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", tracker.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("net_minor", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_report_sales")),
+    )
+    op.create_index(op.f("ix_report_sales_site_id_day"), "report_sales", ["site_id", "day"])
+
+
 def downgrade() -> None:
+    op.drop_index(op.f("ix_report_sales_site_id_day"), table_name="report_sales")
+    op.drop_table("report_sales")
     op.drop_index(op.f("ix_report_first_sales_site_id_day"), table_name="report_first_sales")
     op.drop_table("report_first_sales")

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from reports.build import build_site
 from reports.cohorts import cohorts_report, parse_horizons
@@ -25,7 +26,7 @@ from reports.roi import parse_report_query
 from tests.pages.conftest import EMAIL, PASSWORD, log_in
 from tracker.credentials import hash_password, hash_token, new_token
 from tracker.errors import ReportQueryError
-from tracker.models import ApiToken, Role, User
+from tracker.models import ApiToken, Order, Role, User
 
 HORIZONS = "30,60,90,180,365"
 
@@ -131,9 +132,15 @@ def test_a_split_model_shares_a_customer_and_the_totals_still_reconcile(session,
 def test_built_days_answer_exactly_as_the_raw_tables(session, site, history):
     live = _report(session, site, history, by="source,campaign", model="position_based")
     first = datetime.fromisoformat(history["from"]).date()
-    build_site(session, site, first - timedelta(days=5), first + timedelta(days=15))
+    build_site(session, site, first - timedelta(days=45), first + timedelta(days=130))
     session.rollback()
     assert _report(session, site, history, by="source,campaign", model="position_based") == live
+    # A's order 120 days on is cancelled after the build: its day is recomputed, not read stale.
+    late = session.scalar(select(Order).where(Order.total_minor == 4000))
+    late.status, late.updated_at = "cancelled", datetime.now(UTC)
+    session.commit()
+    rows = {r["source"]: _figures(r) for r in _report(session, site, history, by="source")["rows"]}
+    assert rows["attentive"] == ("1.00", "100.00", "150.00", "170.00", "170.00", "170.00", None)
 
 
 def test_a_horizon_not_yet_over_is_empty_and_says_when_it_fills(client, site, world, bearer):
