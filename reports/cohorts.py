@@ -114,21 +114,28 @@ def cohorts_report(
     shares = _first_sale_shares(session, query, cov)  # (first sale id, row key, units, revenue)
     values = _customer_values(session, query, cov, {s[0] for s in shares}, horizons, elapsed)
 
-    groups: dict[Key, _Group] = defaultdict(lambda: _Group(value=[0] * len(horizons)))
-    firsts: dict[int, int] = defaultdict(int)  # first sale -> its revenue, each counted once in the total
-    none_reached = [0] * len(horizons)
+    n = len(horizons)
+    groups: dict[Key, _Group] = defaultdict(lambda: _Group(value=[0] * n))
+    total = _Group(value=[0] * n)  # each customer once, whole
+    counted: set[int] = set()
+    none_reached = [0] * n
+    whole = query.model is AttributionModel.FULL_IMPACT  # every touched row has the whole order
     for order_id, key, units, revenue in shares:
         group = groups[key]
         group.units += units
         group.first_revenue += revenue
-        for i, amount in enumerate(values.get(order_id, none_reached)):
-            group.value[i] += units * amount
-        if query.model is AttributionModel.FULL_IMPACT:  # every touched row has the whole order
-            firsts[order_id] = revenue
-        else:
-            firsts[order_id] += revenue
-    total = _Group(units=ORDER_SCALE * len(firsts), first_revenue=sum(firsts.values()), value=[
-        ORDER_SCALE * sum(values.get(o, none_reached)[i] for o in firsts) for i in range(len(horizons))])
+        reached = values.get(order_id, none_reached)
+        for i in range(n):
+            group.value[i] += units * reached[i]
+        if order_id not in counted:
+            counted.add(order_id)
+            total.units += ORDER_SCALE
+            for i in range(n):
+                total.value[i] += ORDER_SCALE * reached[i]
+            if whole:
+                total.first_revenue += revenue
+        if not whole:
+            total.first_revenue += revenue
 
     exp = exponent(site.currency)
     rows = []
@@ -146,7 +153,8 @@ def cohorts_report(
         "by": list(query.by),
         "currency": site.currency,
         "horizons": list(horizons),
-        "complete_on": {str(h): (query.date_to + timedelta(days=h)).isoformat() for h in horizons},
+        # The local day each horizon fills in: h days after the range's last day has ended.
+        "complete_on": {str(h): (query.date_to + timedelta(days=h + 1)).isoformat() for h in horizons},
         "rows": [r[-1] for r in rows],
         "totals": _figures(total, horizons, elapsed, exp),
     }
@@ -210,8 +218,8 @@ def _built_shares(session: Session, query: ReportQuery, days: list[date]) -> lis
         where.append(t.day.not_in(skipped))
     cols = [getattr(t, d) for d in query.by]
     n = len(cols)
-    return [(r[0], tuple(r[1:n + 1]), int(r[-2]), int(r[-1]))
-            for r in session.connection().execute(select(t.order_id, *cols, units, revenue).where(*where))]
+    rows = session.connection().execute(select(t.order_id, *cols, units, revenue).where(*where)).all()
+    return [(r[0], tuple(r[1:n + 1]), int(r[-2]), int(r[-1])) for r in rows]
 
 
 # A site's counted orders placed in [:start, :until) with their time (and as seconds since 1970),

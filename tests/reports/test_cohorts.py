@@ -25,6 +25,7 @@ from reports.cohorts import cohorts_report, parse_horizons
 from reports.roi import parse_report_query
 from tests.pages.conftest import EMAIL, PASSWORD, log_in
 from tracker.credentials import hash_password, hash_token, new_token
+from tracker.days import site_today
 from tracker.errors import ReportQueryError
 from tracker.models import ApiToken, Order, Role, User
 
@@ -155,7 +156,8 @@ def test_a_horizon_not_yet_over_is_empty_and_says_when_it_fills(client, site, wo
     (row,) = report["rows"]
     assert row["revenue_per_customer"] == {"7": "25.00", "30": "25.00", "60": None}
     last = datetime.fromisoformat(report["to"]).date()
-    assert report["complete_on"]["60"] == (last + timedelta(days=60)).isoformat()
+    assert report["complete_on"]["60"] == (last + timedelta(days=61)).isoformat()
+    assert report["complete_on"]["30"] == site_today(site).isoformat()  # filled in today
     assert (last - datetime.fromisoformat(report["from"]).date()).days == 89
 
 
