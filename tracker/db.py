@@ -79,7 +79,7 @@ def sqlite_parse(value: str) -> datetime:
 def epoch_sql(column: str, dialect: str) -> str:
     """A UTCDateTime column as seconds since 1970 (a float), for arithmetic in SQL on either dialect."""
     if dialect == "postgresql":
-        return f"extract(epoch FROM {column})"
+        return f"date_part('epoch', {column})"  # a float; extract() would give a numeric
     return f"((julianday({column}) - 2440587.5) * 86400.0)"
 
 
