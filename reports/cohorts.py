@@ -227,7 +227,8 @@ def _built_shares(session: Session, query: ReportQuery, days: list[date]) -> lis
 CUSTOMER_ORDERS = """
 SELECT id, created_at, at, {customer}, net FROM (
     SELECT o.id, o.created_at, o.visitor_id, {at} AS at, {net} AS net,
-           coalesce(o.person_id, (SELECT v.person_id FROM visitors v WHERE v.id = o.visitor_id)) AS person_id
+           coalesce(o.person_id, (SELECT v.person_id FROM visitors v
+                                  WHERE v.id = o.visitor_id AND v.site_id = :site)) AS person_id
     FROM orders o
     LEFT JOIN (SELECT order_id, sum(amount_minor) AS refunded FROM refunds WHERE site_id = :site
                GROUP BY order_id) r ON r.order_id = o.id
