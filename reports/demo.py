@@ -152,11 +152,14 @@ def _local_days(start: datetime, end: datetime, zone: str):
 
 
 def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: int, seed: int,
-             progress=None, zone: str = DEMO_TIMEZONE) -> dict[str, int]:
-    """Write the demo rows; returns how many of each were made."""
+             progress=None, zone: str = DEMO_TIMEZONE, until: date | None = None) -> dict[str, int]:
+    """Write the demo rows of the `days` before now (or before the end of the local day `until`, if
+    that is earlier); returns how many of each were made. Visitors are new, ids follow the stored ones."""
     rng = random.Random(seed)
     ids = _Ids(conn)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    if until is not None:
+        end = min(end, day_start(until + timedelta(days=1), ZoneInfo(zone)))
     start = end - timedelta(days=days)
     span = (end - start).total_seconds()
     weights = [s.weight for s in SOURCES]
@@ -263,6 +266,8 @@ def _order(rng, ids, order_rows, refund_rows, site_id, visitor, person, at, land
 
 
 def _costs(conn: Connection, rng: random.Random, site_id: int, first: date, last: date) -> int:
+    """Daily spend of the paid sources for days first..last (replacing any spend of those days)."""
+    conn.execute(delete(Cost).where(Cost.site_id == site_id, Cost.date >= first, Cost.date <= last))
     rows = []
     day = first
     while day <= last:
@@ -293,7 +298,11 @@ def _wipe(conn: Connection, site_id: int) -> None:
 @click.option("--orders", default=None, type=click.IntRange(0, 5_000_000),
               help="About how many orders [default: 3% of sessions].")
 @click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same data.")
-def demo_command(days: int, sessions: int, orders: int | None, seed: int) -> None:
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]),
+              help="The history's last local day (default: up to now).")
+@click.option("--append", is_flag=True,
+              help="Add new visitors' traffic and orders to the demo data instead of replacing it.")
+def demo_command(days: int, sessions: int, orders: int | None, seed: int, until, append: bool) -> None:
     """Fill the site demo.example with realistic synthetic traffic, orders and spend."""
     @user_errors
     def run() -> None:
@@ -303,13 +312,16 @@ def demo_command(days: int, sessions: int, orders: int | None, seed: int) -> Non
                 site = create_site(session, DEMO_DOMAIN, timezone=DEMO_TIMEZONE, currency="USD")
             site_id, public_id, zone = site.id, site.public_id, site.timezone
             conn = session.connection()
-            _wipe(conn, site_id)
+            if not append:
+                _wipe(conn, site_id)
             with click.progressbar(length=sessions, label="Generating sessions", file=sys.stderr,
                                    show_pos=True) as bar:
                 counts = generate(conn, site_id, days, sessions, orders if orders is not None
-                                  else sessions * 3 // 100, seed, progress=bar.update, zone=zone)
+                                  else sessions * 3 // 100, seed, progress=bar.update, zone=zone,
+                                  until=until.date() if until else None)
         click.echo(
-            f"Filled {DEMO_DOMAIN}: {counts['sessions']} sessions, {counts['visitors']} visitors, "
+            f"{'Added to' if append else 'Filled'} {DEMO_DOMAIN}: {counts['sessions']} sessions, "
+            f"{counts['visitors']} visitors, "
             f"{counts['orders']} orders, {counts['refunds']} refunds, {counts['costs']} spend rows "
             f"over {days} days."
         )

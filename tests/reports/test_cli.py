@@ -1,10 +1,15 @@
 """`tracker costs import`, `tracker reports build` and `tracker demo` as a user runs them."""
 
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import func, select
 
 from reports.links import link_visits
 from reports.models import ReportBuild, ReportRollup
 from tracker.cli import main
+from tracker.days import local_day
 from tracker.models import Cost, Order, Site, TrackedSession
 
 HEADER = "date,source,medium,campaign,cost,content\n"
@@ -113,3 +118,24 @@ def test_demo_fills_a_site_that_reports(runner, session):
     assert runner.invoke(main, ["demo", "--sessions", "3000", "--days", "10"]).exit_code == 0
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(TrackedSession)) == 3000
+
+
+
+def test_demo_appends_a_day_of_new_visits_and_orders(runner, session):
+    zone = ZoneInfo("America/New_York")  # the demo site's
+    yesterday = datetime.now(UTC).astimezone(zone).date() - timedelta(days=1)
+    history = ["demo", "--sessions", "3000", "--days", "10", "--seed", "7", "--until", "2026-11-18"]
+    assert runner.invoke(main, history).exit_code == 0
+    added = runner.invoke(main, ["demo", "--append", "--days", "1", "--sessions", "300", "--orders", "40",
+                                 "--until", str(yesterday)])
+    assert added.exit_code == 0, added.output
+    assert "Added to demo.example: 300 sessions" in added.output
+    days = Counter(local_day(at, zone) for at in session.scalars(select(TrackedSession.started_at)))
+    assert sum(days.values()) == 3300
+    assert max(d for d in days if d != yesterday) == date(2026, 11, 18)
+    assert days[yesterday] == 300
+    orders = [local_day(at, zone) for at in session.scalars(select(Order.created_at))]
+    assert orders.count(yesterday) > 10
+    # the new visitors' visits are stored linked, as the collector stores them
+    site = session.scalar(select(Site).where(Site.domain == "demo.example"))
+    assert link_visits(session, site.id, everything=True) == 0
