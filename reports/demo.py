@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import random
 import sys
-from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
@@ -24,7 +23,7 @@ from sqlalchemy.engine import Connection
 from reports.bulk import bulk_insert, follow_ids
 from reports.models import ReportBuild, ReportRollup, ReportSessions, ReportVisitors
 from tracker.console import db_session, user_errors
-from tracker.days import day_start
+from tracker.days import day_start, local_days
 from tracker.models import Cost, Order, Pageview, Person, Refund, Site, TrackedSession, Visitor
 from tracker.sales import PAID_STATUSES, OrderStatus
 from tracker.sites import create_site
@@ -136,21 +135,6 @@ def _landing(
 _NO_VISIT = (None, None)
 
 
-def _local_days(start: datetime, end: datetime, zone: str):
-    """A fast `at -> local date in zone` for instants in [start, end]."""
-    tz = ZoneInfo(zone)
-    day = start.astimezone(tz).date()
-    midnights, dates = [], []
-    while True:
-        midnight = day_start(day, tz)
-        if midnight > end:
-            break
-        midnights.append(midnight)
-        dates.append(day)
-        day += timedelta(days=1)
-    return lambda at: dates[bisect_right(midnights, at) - 1]
-
-
 def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: int, seed: int,
              progress=None, zone: str = DEMO_TIMEZONE, until: date | None = None) -> dict[str, int]:
     """Write the demo rows of the `days` before now (or before the end of the local day `until`, if
@@ -163,7 +147,7 @@ def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: i
     start = end - timedelta(days=days)
     span = (end - start).total_seconds()
     weights = [s.weight for s in SOURCES]
-    local_day = _local_days(start, end, zone) if conn.dialect.name == "postgresql" else None
+    local_day = local_days(start, end, ZoneInfo(zone)) if conn.dialect.name == "postgresql" else None
     mean_conversion = sum(s.weight * s.conversion for s in SOURCES) / sum(weights)
     base_rate = min(orders / max(sessions, 1) / mean_conversion, 0.9)
     counts = dict(persons=0, visitors=0, sessions=0, orders=0, refunds=0)
