@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from reports.credit import Key
@@ -70,8 +70,18 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
     if not result.built:
         return result
     start, end = range_bounds(date_from, date_to, tz)
-    oldest = min(b for b, _ in result.built.values())
-    mark = min(m for _, m in result.built.values())
+    # Days built alike (by one build, or checked by one refresh) share when and the newest session
+    # then: a change since matters only to days whose figures it can reach, so the night after
+    # a build reads only what changed, however long the history.
+    alike_at: dict[datetime, list[date]] = defaultdict(list)
+    alike_mark: dict[int, list[date]] = defaultdict(list)
+    for day, (built_at, mark) in result.built.items():
+        alike_at[built_at].append(day)
+        alike_mark[mark].append(day)
+
+    def spans(alike: dict) -> list[tuple]:
+        """(value, start of the first day, end of the last) of days built alike."""
+        return [(value, *range_bounds(min(days), max(days), tz)) for value, days in alike.items()]
 
     def stale_after(day: date, when: datetime) -> None:
         built = result.built.get(day)
@@ -85,7 +95,8 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
     changed = session.execute(
         select(Order.created_at, Order.updated_at, person, Order.visitor_id)
         .outerjoin(v, v.id == Order.visitor_id)
-        .where(Order.site_id == site.id, Order.updated_at > oldest, Order.created_at < end)
+        .where(Order.site_id == site.id, or_(*(and_(Order.updated_at > built_at, Order.created_at < hi)
+                                               for built_at, _, hi in spans(alike_at))))
     ).all()
     for created, updated, _person, _visitor in changed:
         stale_after(local_day(created, tz), updated)
@@ -119,7 +130,8 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
     s = TrackedSession
     late = session.execute(
         select(s.id, s.started_at)
-        .where(s.id > mark, s.site_id == site.id, s.started_at >= start - window, s.started_at < end)
+        .where(s.site_id == site.id, or_(*(and_(s.id > mark, s.started_at >= lo - window, s.started_at < hi)
+                                          for mark, lo, hi in spans(alike_mark))))
     )
     day_of = local_days(start - window, end, tz)
     newest: dict[date, int] = {}

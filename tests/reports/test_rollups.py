@@ -128,7 +128,8 @@ def test_a_sale_long_before_the_day_makes_its_customer_returning(session, world,
     person = world.person()
     phone, laptop, lone = world.visitor(person), world.visitor(person), world.visitor()
     buyer = lone if before in ("visitor", "refunded in full") else phone
-    first = world.order("2026-09-01 16:00", "10.00", visitor=buyer, person=person if before == "person" else None,
+    first = world.order("2026-09-01 16:00", "10.00", visitor=buyer,
+                        person=person if before == "person" else None,
                         status="refunded" if before == "refunded in full" else "paid")
     if before == "refunded in full":
         world.refund(first, "10.00", "2026-09-02 09:00")
