@@ -95,8 +95,9 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
     changed = session.execute(
         select(Order.created_at, Order.updated_at, person, Order.visitor_id)
         .outerjoin(v, v.id == Order.visitor_id)
-        .where(Order.site_id == site.id, or_(*(and_(Order.updated_at > built_at, Order.created_at < hi)
-                                               for built_at, _, hi in spans(alike_at))))
+        .where(Order.site_id == site.id, Order.updated_at > min(alike_at),
+               or_(*(and_(Order.updated_at > built_at, Order.created_at < hi)
+                     for built_at, _, hi in spans(alike_at))))
     ).all()
     for created, updated, _person, _visitor in changed:
         stale_after(local_day(created, tz), updated)
@@ -130,8 +131,10 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
     s = TrackedSession
     late = session.execute(
         select(s.id, s.started_at)
-        .where(s.site_id == site.id, or_(*(and_(s.id > mark, s.started_at >= lo - window, s.started_at < hi)
-                                          for mark, lo, hi in spans(alike_mark))))
+        .where(s.id > min(alike_mark), s.site_id == site.id,
+               or_(*(and_(s.id > mark, s.started_at >= lo - window, s.started_at < hi)
+                     for mark, lo, hi in spans(alike_mark))))
+        .order_by(s.id)  # walks the new sessions by id (SQLite would rather scan the days' index)
     )
     day_of = local_days(start - window, end, tz)
     newest: dict[date, int] = {}
