@@ -230,12 +230,15 @@ class Morning:
 
     def reset(self) -> None:
         """Back to the morning: yesterday not built, every earlier day as built last night."""
+        from sqlalchemy import delete, update
+
+        from reports.models import ReportBuild, ReportRollup, ReportSessions, ReportVisitors
+
         engine = create_engine(self.url)
         with engine.begin() as conn:
-            for table in ("report_builds", "report_rollups", "report_sessions", "report_visitors"):
-                conn.execute(text(f"DELETE FROM {table} WHERE day >= :day"), {"day": self.yesterday})
-            conn.execute(text("UPDATE report_builds SET built_at = :at, sessions_mark = :mark"),
-                         {"at": self.last_night, "mark": self.mark})
+            for table in (ReportBuild, ReportRollup, ReportSessions, ReportVisitors):
+                conn.execute(delete(table).where(table.day >= self.yesterday))
+            conn.execute(update(ReportBuild).values(built_at=self.last_night, sessions_mark=self.mark))
         engine.dispose()
 
 
