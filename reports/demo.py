@@ -22,8 +22,8 @@ from sqlalchemy.engine import Connection
 
 from reports.bulk import bulk_insert, follow_ids
 from reports.models import ReportBuild, ReportRollup, ReportSessions, ReportVisitors
-from tracker.console import db_session, user_errors
-from tracker.days import day_start, local_days
+from tracker.console import CommandError, db_session, user_errors
+from tracker.days import day_start, local_days, site_today
 from tracker.models import Cost, Order, Pageview, Person, Refund, Site, TrackedSession, Visitor
 from tracker.sales import PAID_STATUSES, OrderStatus
 from tracker.sites import create_site
@@ -137,14 +137,15 @@ _NO_VISIT = (None, None)
 
 def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: int, seed: int,
              progress=None, zone: str = DEMO_TIMEZONE, until: date | None = None) -> dict[str, int]:
-    """Write the demo rows of the `days` before now (or before the end of the local day `until`, if
-    that is earlier); returns how many of each were made. Visitors are new, ids follow the stored ones."""
+    """Write the demo rows of the `days` before now (or of the `days` local days through `until`, up
+    to now); returns how many of each were made. Visitors are new, ids follow the stored ones."""
     rng = random.Random(seed)
     ids = _Ids(conn)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    if until is not None:
-        end = min(end, day_start(until + timedelta(days=1), ZoneInfo(zone)))
     start = end - timedelta(days=days)
+    if until is not None:  # the local days until-days+1..until (up to now)
+        end = min(end, day_start(until + timedelta(days=1), ZoneInfo(zone)))
+        start = day_start(until - timedelta(days=days - 1), ZoneInfo(zone))
     span = (end - start).total_seconds()
     weights = [s.weight for s in SOURCES]
     local_day = local_days(start, end, ZoneInfo(zone)) if conn.dialect.name == "postgresql" else None
@@ -295,6 +296,8 @@ def demo_command(days: int, sessions: int, orders: int | None, seed: int, until,
             if site is None:
                 site = create_site(session, DEMO_DOMAIN, timezone=DEMO_TIMEZONE, currency="USD")
             site_id, public_id, zone = site.id, site.public_id, site.timezone
+            if until and until.date() > site_today(site):
+                raise CommandError(f"--until {until.date()} is after today; give today or an earlier day.")
             conn = session.connection()
             if not append:
                 _wipe(conn, site_id)

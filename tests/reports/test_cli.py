@@ -139,3 +139,6 @@ def test_demo_appends_a_day_of_new_visits_and_orders(runner, session):
     # the new visitors' visits are stored linked, as the collector stores them
     site = session.scalar(select(Site).where(Site.domain == "demo.example"))
     assert link_visits(session, site.id, everything=True) == 0
+    session.rollback()
+    later = runner.invoke(main, ["demo", "--append", "--until", str(yesterday + timedelta(days=2))])
+    assert later.exit_code == 1 and "is after today" in later.output
