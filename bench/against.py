@@ -10,7 +10,8 @@ phase of the machine weighs on both alike, and is printed with the ratio this/ot
 collector: each tree's `tracker serve` settings (`tracker.server.options`) under wrk, as
 bench/collector.py loads it. The report: one demo database (written by this tree; the schema is
 the same), then each tree's `tracker reports build` over the whole range, and each tree's median
-latency of `GET /api/reports/roi` over bench/report.py's varied ranges. Figures only, no
+latency of `GET /api/reports/roi` over bench/report.py's varied ranges, then (bench/report.py's night
+after) each tree's nightly build of one more day, from the same morning each time. Figures only, no
 assertions.
 """
 
@@ -109,13 +110,16 @@ def compare_report(backend: str, other: Path, args, workdir: Path) -> None:
     tracker = [sys.executable, "-m", "tracker"]
     try:
         report_bench.run([*tracker, "db", "upgrade"], envs["this"])
-        report_bench.run([*tracker, "demo", "--sessions", str(args.sessions), "--orders",
-                          str(args.sessions * 3 // 100), "--days", str(args.days)], envs["this"])
-        report_bench.settle(url)
         today = datetime.now(UTC).astimezone(ZoneInfo("America/New_York")).date()
-        first = today - timedelta(days=args.days + 1)
+        yesterday = today - timedelta(days=1)
+        last = yesterday - timedelta(days=1)  # the history ends where yesterday begins
+        report_bench.run([*tracker, "demo", "--sessions", str(args.sessions), "--orders", str(args.orders),
+                          "--days", str(args.days), "--seed", str(args.seed), "--until", last.isoformat()],
+                         envs["this"])
+        report_bench.settle(url)
+        first = last - timedelta(days=args.days)
         build = ["reports", "build", "--site", "demo.example", "--from", first.isoformat(), "--to",
-                 today.isoformat()]
+                 last.isoformat()]
         builds: dict[str, list[float]] = {name: [] for name in trees}
         latency: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
         report_bench.run([*tracker, *build], envs["this"])  # the first build links every visit once
@@ -129,13 +133,23 @@ def compare_report(backend: str, other: Path, args, workdir: Path) -> None:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 builds[name].append(time.perf_counter() - started)
             for name, tree in order:
-                for label, seconds in _latency(tree, envs[name], first, today).items():
+                for label, seconds in _latency(tree, envs[name], first, last).items():
                     latency[name].setdefault(label, []).append(seconds * 1000)
+        # The night after (bench/report.py's Morning): each tree's nightly build of yesterday, each
+        # from the same morning.
+        morning = report_bench.Morning(args, envs["this"], url, yesterday)
+        nightly: dict[str, list[float]] = {name: [] for name in trees}
+        for trial in range(args.trials):
+            order = list(trees.items()) if trial % 2 == 0 else list(trees.items())[::-1]
+            for name, tree in order:
+                morning.reset()
+                nightly[name].append(report_bench.nightly_seconds(envs[name], tree))
     finally:
         drop()
     print(f"[{backend}] report, demo of {args.sessions} sessions over {args.days} days, {args.trials} "
           "trials per tree, alternating")
     print(_line("tracker reports build (whole range)", builds["this"], builds["other"], "s", False))
+    print(_line("nightly build of yesterday (in-process)", nightly["this"], nightly["other"], "s", False))
     for label in latency["this"]:
         print(_line(f"GET /api/reports/roi, {label} ranges", latency["this"][label], latency["other"][label],
                     "ms", False))
@@ -153,9 +167,12 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=300_000)
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--orders", type=int, default=None, help="default: 3%% of the sessions")
+    parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--pg-url", default=os.environ.get(
         "TRACKER_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
+    args.orders = args.sessions * 3 // 100 if args.orders is None else args.orders
     other = args.other.resolve()
     head = subprocess.run(["git", "-C", str(other), "log", "-1", "--format=%h %s"], capture_output=True,
                           text=True).stdout.strip()

@@ -1,14 +1,25 @@
 """Report benchmark: demo data at scale, the nightly build against a one-scan floor, the JSON report.
 
-    .venv/bin/python bench/report.py [--sessions 1000000] [--orders 30000] [--days 60]
-        [--backends sqlite,postgresql] [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+    .venv/bin/python bench/report.py [--sessions 1000000] [--orders 30000] [--days 60] [--seed 7]
+        [--backends sqlite,postgresql] [--trials 3]
+        [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
-For each backend: a fresh database, `tracker demo`, VACUUM ANALYZE (what autovacuum does soon after a
-bulk load) and one warming floor scan; then `--trials` times `tracker reports build` over the whole
-range (wall time and the child's peak memory) followed by two floor scans (one GROUP BY scan of
-sessions by UTM source/medium/campaign plus one of orders), compared as medians; and the median
-latency of `GET /api/reports/roi` over varied 60-day and 30-day ranges and models inside the built
-days (no two consecutive requests alike). Targets: build <= 10x floor, peak < 500 MB, demo of 1M
+For each backend: a fresh database, `tracker demo` of the history up to the day before yesterday,
+VACUUM ANALYZE (what autovacuum does soon after a bulk load) and one warming floor scan; then
+`--trials` times `tracker reports build` over the whole history (wall time and the child's peak
+memory) followed by two floor scans (one GROUP BY scan of sessions by UTM source/medium/campaign
+plus one of orders), compared as medians; and the median latency of `GET /api/reports/roi` over
+varied 60-day and 30-day ranges and models inside the built days (no two consecutive requests alike).
+
+Then the night after: one more day of new visitors' sessions and orders (a `--days`th of the demo's
+volume, `tracker demo --append`) dated yesterday, and the nightly build of it as `tracker serve`'s
+nightly job runs it (reports.nightly.run_site: yesterday, the earlier days that changed, the
+retention; no email), timed inside its process; `--trials` times from the same morning (yesterday
+not built, the history as built last night), each followed by two floor scans. The same build as
+the command `tracker reports build` (no range) is timed too: its wall time includes the
+interpreter's start and imports, also printed.
+
+Targets: build <= 10x floor, yesterday's nightly build <= 1x floor, peak < 500 MB, demo of 1M
 sessions < 2 min on PostgreSQL, JSON report < 150 ms median.
 """
 
@@ -20,10 +31,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from time import perf_counter
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, text
@@ -36,12 +47,12 @@ REPORT_REQUESTS = 15
 
 def run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """Run a command; returns (seconds, peak MB of that child, stdout)."""
-    started = time.perf_counter()
+    started = perf_counter()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
     out = proc.stdout.read().decode()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - started
+    seconds = perf_counter() - started
     if proc.returncode:
         raise SystemExit(f"{' '.join(args)} failed with status {proc.returncode}:\n{out}")
     return seconds, usage.ru_maxrss / 1024, out
@@ -75,15 +86,42 @@ def settle(url: str) -> None:
 def floor_seconds(url: str) -> float:
     engine = create_engine(url)
     with engine.connect() as conn:
-        started = time.perf_counter()
+        started = perf_counter()
         conn.execute(text(
             "SELECT utm_source, utm_medium, utm_campaign, COUNT(*) FROM sessions "
             "GROUP BY utm_source, utm_medium, utm_campaign"
         )).all()
         conn.execute(text("SELECT status, COUNT(*), SUM(total_minor) FROM orders GROUP BY status")).all()
-        seconds = time.perf_counter() - started
+        seconds = perf_counter() - started
     engine.dispose()
     return seconds
+
+
+# The nightly job's build of yesterday for the demo site, timed inside the process as `tracker serve`
+# runs it (its imports and connection pool are already there): prints the seconds.
+NIGHTLY_ONCE = """
+from time import perf_counter
+from datetime import timedelta
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from reports.nightly import run_site
+from tracker.config import Config
+from tracker.days import site_today
+from tracker.db import make_engine
+from tracker.models import Site
+
+config = Config.from_mapping()
+engine = make_engine(config.database_url, config.waits)
+with engine.connect() as warm:  # a serving process has its pool's connections open
+    warm.exec_driver_sql("SELECT 1")
+with Session(engine, expire_on_commit=False) as session:
+    site = session.scalar(select(Site).where(Site.domain == "demo.example"))
+    session.rollback()
+    started = perf_counter()
+    run_site(session, engine, site, site_today(site) - timedelta(days=1), config)
+    print(perf_counter() - started)
+engine.dispose()
+"""
 
 
 def report_ranges(first: date, last: date) -> list[tuple[str, date, date, str]]:
@@ -119,9 +157,9 @@ def report_latency(env: dict[str, str], first: date, last: date) -> dict[str, fl
     timings: dict[str, list[float]] = {}
     for label, date_from, date_to, model in report_ranges(first, last):
         url = f"/api/reports/roi?site=demo.example&from={date_from}&to={date_to}&model={model}"
-        started = time.perf_counter()
+        started = perf_counter()
         response = client.get(url, headers=headers)
-        timings.setdefault(label, []).append(time.perf_counter() - started)
+        timings.setdefault(label, []).append(perf_counter() - started)
         assert response.status_code == 200, response.get_data(as_text=True)
         assert response.get_json()["built_through"] == last.isoformat()
     return {label: statistics.median(values) for label, values in timings.items()}
@@ -133,11 +171,14 @@ def bench(backend: str, args, workdir: Path) -> None:
            "TRACKER_INSTANCE_PATH": str(workdir / "instance")}
     try:
         run([*TRACKER, "db", "upgrade"], env)
-        demo_s, demo_mb, _ = run([*TRACKER, "demo", "--sessions", str(args.sessions), "--orders",
-                                  str(args.orders), "--days", str(args.days)], env)
         today = datetime.now(UTC).astimezone(ZoneInfo("America/New_York")).date()
-        first = today - timedelta(days=args.days + 1)
-        date_from, date_to = first.isoformat(), today.isoformat()
+        yesterday = today - timedelta(days=1)
+        last = yesterday - timedelta(days=1)  # the history ends where yesterday begins
+        demo_s, demo_mb, _ = run([*TRACKER, "demo", "--sessions", str(args.sessions), "--orders",
+                                  str(args.orders), "--days", str(args.days), "--seed", str(args.seed),
+                                  "--until", last.isoformat()], env)
+        first = last - timedelta(days=args.days)
+        date_from, date_to = first.isoformat(), last.isoformat()
         build_args = ["reports", "build", "--site", "demo.example", "--from", date_from, "--to", date_to]
         settle(url)
         first_floor_s = floor_seconds(url)  # the first scan after a bulk load also warms the cache
@@ -150,7 +191,7 @@ def bench(backend: str, args, workdir: Path) -> None:
             peak_mb = max(peak_mb, build_mb)
             floors.extend(floor_seconds(url) for _ in range(2))
         build_s, floor_s = statistics.median(builds), statistics.median(floors)
-        latency = report_latency(env, first, today)
+        latency = report_latency(env, first, last)
         print(f"[{backend}] demo {args.sessions} sessions: {demo_s:.1f} s (peak {demo_mb:.0f} MB)")
         print(f"[{backend}] build {date_from}..{date_to}: median {build_s:.2f} s of {len(builds)} "
               f"({', '.join(f'{b:.2f}' for b in builds)}; peak {peak_mb:.0f} MB)")
@@ -162,10 +203,88 @@ def bench(backend: str, args, workdir: Path) -> None:
         for label, median in latency.items():
             print(f"[{backend}] GET /api/reports/roi, {REPORT_REQUESTS} varied {label} ranges: "
                   f"median {median * 1000:.0f} ms")
+        sys.stdout.flush()
+        night_after(backend, args, env, url, yesterday)
         print(f"[{backend}] load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         sys.stdout.flush()
     finally:
         drop()
+
+
+class Morning:
+    """The morning after yesterday: the history as built last night, shortly after yesterday began,
+    then yesterday's new sessions and orders (a `--days`th of the demo's volume), not built yet."""
+
+    def __init__(self, args, env: dict[str, str], url: str, yesterday: date):
+        self.url, self.yesterday = url, yesterday
+        zone = ZoneInfo("America/New_York")
+        self.last_night = datetime.combine(yesterday, time(1, 15), zone).astimezone(UTC)
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            self.mark = conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM sessions")).scalar()
+        engine.dispose()
+        self.added_s = run([*TRACKER, "demo", "--append", "--days", "1", "--until", yesterday.isoformat(),
+                            "--sessions", str(args.sessions // args.days), "--orders",
+                            str(args.orders // args.days), "--seed", str(args.seed + 1)], env)[0]
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the morning: yesterday not built, every earlier day as built last night."""
+        from sqlalchemy import delete, update
+
+        from reports.models import ReportBuild, ReportRollup, ReportSessions, ReportVisitors
+
+        engine = create_engine(self.url)
+        with engine.begin() as conn:
+            for table in (ReportBuild, ReportRollup, ReportSessions, ReportVisitors):
+                conn.execute(delete(table).where(table.day >= self.yesterday))
+            conn.execute(update(ReportBuild).values(built_at=self.last_night, sessions_mark=self.mark))
+        engine.dispose()
+
+
+def nightly_seconds(env: dict[str, str], cwd: Path = ROOT) -> float:
+    """One nightly build of yesterday inside its process (NIGHTLY_ONCE), in seconds."""
+    return float(subprocess.run([sys.executable, "-c", NIGHTLY_ONCE], env=env, cwd=cwd, check=True,
+                                capture_output=True, text=True).stdout.strip().splitlines()[-1])
+
+
+def night_after(backend: str, args, env: dict[str, str], url: str, yesterday: date) -> None:
+    """Yesterday's new sessions and orders, then the nightly build of them against the floor: each
+    trial from the same morning, alternating with the floor."""
+    morning = Morning(args, env, url, yesterday)
+    nightly, commands, floors = [], [], []
+    for _ in range(args.trials):
+        morning.reset()
+        nightly.append(nightly_seconds(env))
+        morning.reset()
+        commands.append(run([*TRACKER, "reports", "build", "--site", "demo.example"], env)[0])
+        floors.extend(floor_seconds(url) for _ in range(2))
+    start_s = statistics.median(run([*TRACKER, "reports", "build", "--help"], env)[0] for _ in range(3))
+    floor_s = statistics.median(floors)
+    nightly_s, command_s = statistics.median(nightly), statistics.median(commands)
+    print(f"[{backend}] yesterday ({yesterday}): {args.sessions // args.days} sessions and about "
+          f"{args.orders // args.days} orders appended in {morning.added_s:.1f} s")
+    print(f"[{backend}] yesterday's nightly build (in the serving process, as `tracker serve` runs it): "
+          f"median {nightly_s:.3f} s of {len(nightly)} ({', '.join(f'{n:.3f}' for n in nightly)})")
+    print(f"[{backend}] floor median {floor_s:.3f} s of {len(floors)} "
+          f"({', '.join(f'{f:.3f}' for f in floors)}): yesterday/floor = {nightly_s / floor_s:.2f}x")
+    print(f"[{backend}] `tracker reports build` of yesterday: median {command_s:.2f} s "
+          f"({', '.join(f'{c:.2f}' for c in commands)}) = {command_s / floor_s:.1f}x floor, of which "
+          f"starting the command (`tracker reports build --help`) {start_s:.2f} s")
+
+
+def decay_tables_figure() -> str:
+    """reports.attribution's time-decay tables as computed against each entry by its definition."""
+    from reports.attribution import decay_fixed, decay_tables
+
+    started = perf_counter()
+    high, low = decay_tables.__wrapped__()
+    tables_s = perf_counter() - started
+    started = perf_counter()
+    [decay_fixed(i * len(low)) for i in range(len(high))], [decay_fixed(j) for j in range(len(low))]
+    direct_s = perf_counter() - started
+    return (f"time-decay tables (once per process): {tables_s * 1000:.1f} ms by multiplication, "
+            f"{direct_s * 1000:.1f} ms entry by entry")
 
 
 def main() -> None:
@@ -175,6 +294,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=1_000_000)
     parser.add_argument("--orders", type=int, default=30_000)
     parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--trials", type=int, default=3,
                         help="builds timed, each followed by two floor scans")
@@ -182,6 +302,7 @@ def main() -> None:
         "TRACKER_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    print(decay_tables_figure(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends.split(","):
             bench(backend.strip(), args, Path(tmp))

@@ -128,18 +128,33 @@ def driver_style(sql: str) -> str:
 
 
 # On PostgreSQL, one statement (reports.build reads the same orders and touches for its split).
-# The counted orders before `end` with their net revenue and whether each is its person's (else
-# visitor's) first sale; `in_range` are those from `start` on.
-ORDERS_CTES = """
-WITH counted AS MATERIALIZED (
-    SELECT o.id, o.created_at, o.visitor_id,
-           coalesce(o.person_id, (SELECT v.person_id FROM visitors v WHERE v.id = o.visitor_id)) AS person_id,
-           """ + net_sql("o.status", "o.total_minor", "r.refunded") + """ AS net_minor
+# The counted orders of [start, end) and the earlier counted orders of the same customers (those of
+# the same person, through any of its visitors, or of the same visitor), found through their
+# indexes so that a day's orders cost the same however long the history; with their net revenue
+# and whether each is its person's (else visitor's) first sale; `in_range` are those from `start` on.
+_COUNTED_ORDERS = """
+    SELECT o.id, o.created_at, o.visitor_id, o.status, o.total_minor,
+           coalesce(o.person_id, (SELECT v.person_id FROM visitors v WHERE v.id = o.visitor_id)) AS person_id
     FROM orders o
+    WHERE o.site_id = :site AND NOT o.is_test AND """ + counted_sql("o.status")
+ORDERS_CTES = """
+WITH range_orders AS MATERIALIZED (""" + _COUNTED_ORDERS + """
+      AND o.created_at >= :start AND o.created_at < :end
+), earlier AS (""" + _COUNTED_ORDERS + """
+      AND o.created_at < :start
+      AND (o.person_id = ANY(ARRAY(SELECT person_id FROM range_orders WHERE person_id IS NOT NULL))
+           OR o.visitor_id = ANY(ARRAY(
+               SELECT vp.id FROM visitors vp
+               WHERE vp.person_id = ANY(ARRAY(SELECT person_id FROM range_orders WHERE person_id IS NOT NULL))
+               UNION SELECT visitor_id FROM range_orders WHERE visitor_id IS NOT NULL)))
+), candidates AS (
+    SELECT * FROM range_orders UNION ALL SELECT * FROM earlier
+), counted AS (
+    SELECT c.id, c.created_at, c.visitor_id, c.person_id,
+           """ + net_sql("c.status", "c.total_minor", "r.refunded") + """ AS net_minor
+    FROM candidates c
     LEFT JOIN (SELECT order_id, CAST(sum(amount_minor) AS BIGINT) AS refunded FROM refunds
-               WHERE site_id = :site GROUP BY order_id) r ON r.order_id = o.id
-    WHERE o.site_id = :site AND o.created_at < :end AND NOT o.is_test
-      AND """ + counted_sql("o.status") + """
+               WHERE order_id IN (SELECT id FROM candidates) GROUP BY order_id) r ON r.order_id = c.id
 ), ranked AS (
     SELECT id, created_at, person_id, visitor_id, net_minor,
            row_number() OVER (

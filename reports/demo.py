@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import random
 import sys
-from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -32,8 +31,8 @@ from reports.models import (
     ReportSessions,
     ReportVisitors,
 )
-from tracker.console import db_session, user_errors
-from tracker.days import day_start
+from tracker.console import CommandError, db_session, user_errors
+from tracker.days import day_start, local_days, site_today
 from tracker.models import Cost, Order, Pageview, Person, Refund, Site, TrackedSession, Visitor
 from tracker.sales import PAID_STATUSES, OrderStatus
 from tracker.sites import create_site
@@ -145,31 +144,20 @@ def _landing(
 _NO_VISIT = (None, None)
 
 
-def _local_days(start: datetime, end: datetime, zone: str):
-    """A fast `at -> local date in zone` for instants in [start, end]."""
-    tz = ZoneInfo(zone)
-    day = start.astimezone(tz).date()
-    midnights, dates = [], []
-    while True:
-        midnight = day_start(day, tz)
-        if midnight > end:
-            break
-        midnights.append(midnight)
-        dates.append(day)
-        day += timedelta(days=1)
-    return lambda at: dates[bisect_right(midnights, at) - 1]
-
-
 def generate(conn: Connection, site_id: int, days: int, sessions: int, orders: int, seed: int,
-             progress=None, zone: str = DEMO_TIMEZONE) -> dict[str, int]:
-    """Write the demo rows; returns how many of each were made."""
+             progress=None, zone: str = DEMO_TIMEZONE, until: date | None = None) -> dict[str, int]:
+    """Write the demo rows of the `days` before now (or of the `days` local days through `until`, up
+    to now); returns how many of each were made. Visitors are new, ids follow the stored ones."""
     rng = random.Random(seed)
     ids = _Ids(conn)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=days)
+    if until is not None:  # the local days until-days+1..until (up to now)
+        end = min(end, day_start(until + timedelta(days=1), ZoneInfo(zone)))
+        start = day_start(until - timedelta(days=days - 1), ZoneInfo(zone))
     span = (end - start).total_seconds()
     weights = [s.weight for s in SOURCES]
-    day_of = _local_days(start, end, zone)
+    day_of = local_days(start, end, ZoneInfo(zone))
     local_day = day_of if conn.dialect.name == "postgresql" else None
     # (local day, platform, campaign) -> [landed visits, orders, revenue], for the platforms' claims
     sms_days: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
@@ -284,6 +272,8 @@ def _order(rng, ids, order_rows, refund_rows, site_id, visitor, person, at, land
 
 
 def _costs(conn: Connection, rng: random.Random, site_id: int, first: date, last: date) -> int:
+    """Daily spend of the paid sources for days first..last (replacing any spend of those days)."""
+    conn.execute(delete(Cost).where(Cost.site_id == site_id, Cost.date >= first, Cost.date <= last))
     rows = []
     day = first
     while day <= last:
@@ -336,7 +326,11 @@ def _wipe(conn: Connection, site_id: int) -> None:
 @click.option("--orders", default=None, type=click.IntRange(0, 5_000_000),
               help="About how many orders [default: 3% of sessions].")
 @click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same data.")
-def demo_command(days: int, sessions: int, orders: int | None, seed: int) -> None:
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]),
+              help="The history's last local day (default: up to now).")
+@click.option("--append", is_flag=True,
+              help="Add new visitors' traffic and orders to the demo data instead of replacing it.")
+def demo_command(days: int, sessions: int, orders: int | None, seed: int, until, append: bool) -> None:
     """Fill the site demo.example with realistic synthetic traffic, orders and spend."""
     @user_errors
     def run() -> None:
@@ -345,16 +339,20 @@ def demo_command(days: int, sessions: int, orders: int | None, seed: int) -> Non
             if site is None:
                 site = create_site(session, DEMO_DOMAIN, timezone=DEMO_TIMEZONE, currency="USD")
             site_id, public_id, zone = site.id, site.public_id, site.timezone
+            if until and until.date() > site_today(site):
+                raise CommandError(f"--until {until.date()} is after today; give today or an earlier day.")
             conn = session.connection()
-            _wipe(conn, site_id)
+            if not append:
+                _wipe(conn, site_id)
             with click.progressbar(length=sessions, label="Generating sessions", file=sys.stderr,
                                    show_pos=True) as bar:
                 counts = generate(conn, site_id, days, sessions, orders if orders is not None
-                                  else sessions * 3 // 100, seed, progress=bar.update, zone=zone)
+                                  else sessions * 3 // 100, seed, progress=bar.update, zone=zone,
+                                  until=until.date() if until else None)
         click.echo(
-            f"Filled {DEMO_DOMAIN}: {counts['sessions']} sessions, {counts['visitors']} visitors, "
-            f"{counts['orders']} orders, {counts['refunds']} refunds, {counts['costs']} spend rows, "
-            f"{counts['claims']} platform claims "
+            f"{'Added to' if append else 'Filled'} {DEMO_DOMAIN}: {counts['sessions']} sessions, "
+            f"{counts['visitors']} visitors, {counts['orders']} orders, {counts['refunds']} refunds, "
+            f"{counts['costs']} spend rows, {counts['claims']} platform claims "
             f"over {days} days."
         )
         click.echo("Run `tracker reports build --site demo.example --from ... --to ...` for the rollups.")

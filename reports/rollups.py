@@ -9,16 +9,17 @@ days to rebuild.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from reports.credit import Key
 from reports.models import ReportBuild, ReportRollup
-from tracker.days import days_between, local_day, range_bounds
+from tracker.days import days_between, local_day, local_days, range_bounds
 from tracker.models import Order, Site, TrackedSession, Visitor
 from tracker.sites import kept_from
 from tracker.touch import DIMENSIONS
@@ -69,8 +70,18 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
     if not result.built:
         return result
     start, end = range_bounds(date_from, date_to, tz)
-    oldest = min(b for b, _ in result.built.values())
-    mark = min(m for _, m in result.built.values())
+    # Days built alike (by one build, or checked by one refresh) share when and the newest session
+    # then: a change since matters only to days whose figures it can reach, so the night after
+    # a build reads only what changed, however long the history.
+    alike_at: dict[datetime, list[date]] = defaultdict(list)
+    alike_mark: dict[int, list[date]] = defaultdict(list)
+    for day, (built_at, mark) in result.built.items():
+        alike_at[built_at].append(day)
+        alike_mark[mark].append(day)
+
+    def spans(alike: dict) -> list[tuple]:
+        """(value, start of the first day, end of the last) of days built alike."""
+        return [(value, *range_bounds(min(days), max(days), tz)) for value, days in alike.items()]
 
     def stale_after(day: date, when: datetime) -> None:
         built = result.built.get(day)
@@ -84,37 +95,54 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
     changed = session.execute(
         select(Order.created_at, Order.updated_at, person, Order.visitor_id)
         .outerjoin(v, v.id == Order.visitor_id)
-        .where(Order.site_id == site.id, Order.updated_at > oldest, Order.created_at < end)
+        .where(Order.site_id == site.id, Order.updated_at > min(alike_at),
+               or_(*(and_(Order.updated_at > built_at, Order.created_at < hi)
+                     for built_at, _, hi in spans(alike_at))))
     ).all()
     for created, updated, _person, _visitor in changed:
         stale_after(local_day(created, tz), updated)
-    people = {p for _, _, p, _ in changed if p is not None}
-    visitors = {vid for _, _, p, vid in changed if p is None and vid is not None}
-    if people or visitors:
+    # A customer is a person, else a visitor (tracker.sales.customer_key).
+    by_person: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    by_visitor: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for created, updated, p, vid in changed:
+        if p is not None:
+            by_person[p].append((created, updated))
+        elif vid is not None:
+            by_visitor[vid].append((created, updated))
+    if by_person or by_visitor:
         earliest = min(c for c, *_ in changed)
         later = session.execute(
             select(Order.created_at, person, Order.visitor_id)
             .outerjoin(v, v.id == Order.visitor_id)
             .where(
                 Order.site_id == site.id, Order.created_at >= max(start, earliest), Order.created_at < end,
-                or_(person.in_(people), Order.visitor_id.in_(visitors)),
+                or_(person.in_(list(by_person)), Order.visitor_id.in_(list(by_visitor))),
             )
         ).all()
         for created, p, vid in later:
-            for c_created, c_updated, c_person, c_visitor in changed:
-                same = (p is not None and p == c_person) or (c_person is None and vid == c_visitor)
-                if same and c_created < created:
-                    stale_after(local_day(created, tz), c_updated)
-    # Sessions recorded after a day was built: touches of that day's orders within the lookback.
+            before = [updated for c_created, updated in (*by_person.get(p, ()), *by_visitor.get(vid, ()))
+                      if c_created < created]
+            if before:
+                stale_after(local_day(created, tz), max(before))
+    # Sessions recorded after a day was built: touches of that day's orders within the lookback. A
+    # day is stale when the newest late session that started in the lookback before it is newer
+    # than the day's mark.
     window = timedelta(days=ROLLUP_LOOKBACK)
     s = TrackedSession
     late = session.execute(
         select(s.id, s.started_at)
-        .where(s.id > mark, s.site_id == site.id, s.started_at >= start - window, s.started_at < end)
-        .order_by(s.id)
-    ).all()
+        .where(s.id > min(alike_mark), s.site_id == site.id,
+               or_(*(and_(s.id > mark, s.started_at >= lo - window, s.started_at < hi)
+                     for mark, lo, hi in spans(alike_mark))))
+        .order_by(s.id)  # walks the new sessions by id (SQLite would rather scan the days' index)
+    )
+    day_of = local_days(start - window, end, tz)
+    newest: dict[date, int] = {}
     for sid, started in late:
-        first = local_day(started, tz)
+        first = day_of(started)
+        if newest.get(first, 0) < sid:
+            newest[first] = sid
+    for first, sid in newest.items():
         if result.built.get(first, (None, sid))[1] < sid:
             result.late_days.add(first)  # its day's traffic was counted without it
         for day in days_between(max(first, date_from), min(first + window + timedelta(days=1), date_to)):

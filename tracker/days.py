@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,17 @@ def range_bounds(date_from: date, date_to: date, tz: ZoneInfo) -> tuple[datetime
 
 def local_day(at: datetime, tz: ZoneInfo) -> date:
     return at.astimezone(tz).date()
+
+
+def local_days(start: datetime, end: datetime, tz: ZoneInfo) -> Callable[[datetime], date]:
+    """local_day() for many instants in [start, end], by looking each up among the day starts."""
+    day = local_day(start, tz)
+    midnights, dates = [], []
+    while (midnight := day_start(day, tz)) <= end:
+        midnights.append(midnight)
+        dates.append(day)
+        day += timedelta(days=1)
+    return lambda at: dates[bisect_right(midnights, at) - 1]
 
 
 def days_between(date_from: date, date_to: date) -> Iterator[date]:

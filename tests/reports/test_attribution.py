@@ -14,6 +14,8 @@ from reports.attribution import (
     age_seconds,
     allocate_ints,
     credit_parts,
+    decay_fixed,
+    decay_tables,
     model_of,
     model_weights,
 )
@@ -77,6 +79,15 @@ def test_each_model_gives_out_the_whole_order(model):
     ages = [age_seconds(ORDER_AT - t.at) for t in touches]
     units, revenue = credit_parts(model, ages, [t.direct for t in touches], 12345)
     assert (sum(units), sum(revenue)) == (ORDER_SCALE, 12345)
+
+
+def test_time_decay_weighs_every_age_by_its_definition():
+    # the tables the split multiplies are each entry's own power of two, computed directly
+    high, low = decay_tables()
+    step = len(low)
+    assert high == [decay_fixed(i * step) for i in range(len(high))]
+    assert low == [decay_fixed(j) for j in range(step)]
+    assert high[0] == 2**64 and decay_fixed(7 * 24 * 3600) == 2**63
 
 
 def test_unknown_model_is_refused():

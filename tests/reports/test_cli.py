@@ -1,7 +1,9 @@
 """`tracker costs import`, `tracker reports build` and `tracker demo` as a user runs them."""
 
-from datetime import timedelta
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -10,7 +12,7 @@ from reports.links import link_visits
 from reports.models import ReportBuild, ReportRollup
 from reports.roi import parse_report_query
 from tracker.cli import main
-from tracker.days import site_today
+from tracker.days import local_day, site_today
 from tracker.models import Cost, Order, Site, TrackedSession
 
 HEADER = "date,source,medium,campaign,cost,content\n"
@@ -136,3 +138,26 @@ def test_demo_platforms_claim_more_than_their_visits_brought(runner, session):
         tracked = sum(Decimal(r["tracked_revenue"]) for r in rows)
         assert claimed > tracked > 0, platform
         assert sum(r["clicks"] for r in rows) > sum(r["landed_sessions"] for r in rows)
+
+
+def test_demo_appends_a_day_of_new_visits_and_orders(runner, session):
+    zone = ZoneInfo("America/New_York")  # the demo site's
+    yesterday = datetime.now(UTC).astimezone(zone).date() - timedelta(days=1)
+    history = ["demo", "--sessions", "3000", "--days", "10", "--seed", "7", "--until", "2026-11-18"]
+    assert runner.invoke(main, history).exit_code == 0
+    added = runner.invoke(main, ["demo", "--append", "--days", "1", "--sessions", "300", "--orders", "40",
+                                 "--until", str(yesterday)])
+    assert added.exit_code == 0, added.output
+    assert "Added to demo.example: 300 sessions" in added.output
+    days = Counter(local_day(at, zone) for at in session.scalars(select(TrackedSession.started_at)))
+    assert sum(days.values()) == 3300
+    assert max(d for d in days if d != yesterday) == date(2026, 11, 18)
+    assert days[yesterday] == 300
+    orders = [local_day(at, zone) for at in session.scalars(select(Order.created_at))]
+    assert orders.count(yesterday) > 10
+    # the new visitors' visits are stored linked, as the collector stores them
+    site = session.scalar(select(Site).where(Site.domain == "demo.example"))
+    assert link_visits(session, site.id, everything=True) == 0
+    session.rollback()
+    later = runner.invoke(main, ["demo", "--append", "--until", str(yesterday + timedelta(days=2))])
+    assert later.exit_code == 1 and "is after today" in later.output

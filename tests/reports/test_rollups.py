@@ -123,6 +123,26 @@ def test_a_cancellation_after_the_build(session, sale):
     assert result["totals"]["revenue"] == "0.00" and revenue(result) == {}
 
 
+@pytest.mark.parametrize("before", ["person", "other device", "visitor", "refunded in full"])
+def test_a_sale_long_before_the_day_makes_its_customer_returning(session, world, before):
+    person = world.person()
+    phone, laptop, lone = world.visitor(person), world.visitor(person), world.visitor()
+    buyer = lone if before in ("visitor", "refunded in full") else phone
+    first = world.order("2026-09-01 16:00", "10.00", visitor=buyer,
+                        person=person if before == "person" else None,
+                        status="refunded" if before == "refunded in full" else "paid")
+    if before == "refunded in full":
+        world.refund(first, "10.00", "2026-09-02 09:00")
+    again = lone if buyer == lone else laptop
+    world.visit(again, "2026-11-20 15:00", *SMS)
+    world.order("2026-11-20 16:00", "10.00", visitor=again)
+    world.commit()
+    new = "1.00" if before == "refunded in full" else "0.00"
+    assert report(session, world.site)["totals"]["new_customers"] == new
+    rebuild(session, world.site, "2026-11-20", "2026-11-20")  # the night of that day alone
+    assert report(session, world.site)["totals"]["new_customers"] == new
+
+
 def test_a_cancelled_first_order_makes_the_next_one_a_new_customer(session, world):
     visitor = world.visitor()
     world.visit(visitor, "2026-11-10 14:00", *SMS)
