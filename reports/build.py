@@ -71,9 +71,9 @@ def build_site(
                 ReportRollup.day >= chunk_start, ReportRollup.day <= chunk_end,
             )
         )
-        orders = credit.orders_to_split(session, site, start, end, ROLLUP_LOOKBACK)
+        orders = list(credit.orders_to_split(session, site, start, end, ROLLUP_LOOKBACK))
         bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, _rollup_records(site.id, orders))
-        _write_sales(session, site, chunk_start, chunk_end, start, end)
+        _write_sales(session, site, chunk_start, chunk_end, start, end, orders)
         if alongside is None:
             traffic.build_traffic(session, site, chunk_start, chunk_end)
         else:  # committed; the days count as built only with this chunk's commit
@@ -98,12 +98,12 @@ def build_site(
     return written
 
 
-def _write_sales(session: Session, site: Site, first: date, last: date, start, end) -> None:
-    """What the cohorts report reads of the days first..last: the first sales and their credit,
-    and every counted order with its customer."""
+def _write_sales(session: Session, site: Site, first: date, last: date, start, end,
+                 orders: list[credit.PlainOrder]) -> None:
+    """What the cohorts report reads of the days first..last: the first sales among `orders` and
+    their credit, and every counted order with its customer."""
     for table in (ReportFirstSale, ReportSale):
         session.execute(delete(table).where(table.site_id == site.id, table.day >= first, table.day <= last))
-    orders = credit.credited_orders(session, site, start, end, ROLLUP_LOOKBACK)
     bulk_insert(session, ReportFirstSale.__table__.name, cohorts.FIRST_SALE_FIELDS,
                 cohorts.first_sale_rows(site.id, orders))
     sales = cohorts.customer_orders(session, site.id, start, end)
@@ -140,7 +140,7 @@ def _rollup_records(site_id: int, orders: Iterable[credit.PlainOrder]) -> list[t
     cells: dict[tuple, list[int]] = {}
     scale = ORDER_SCALE
 
-    for day, net_minor, new, touches in orders:
+    for _id, day, net_minor, new, touches in orders:
         n = len(touches)
         first_key = touches[0][2] if n else UNATTRIBUTED_KEY
         if n <= 1 or all(t[2] == first_key for t in touches):  # one key takes it all

@@ -26,8 +26,8 @@ from sqlalchemy import bindparam, literal_column, or_, select, text
 from sqlalchemy.orm import Session
 
 from reports import credit, retention, rollups
-from reports.attribution import ORDER_SCALE, SPLIT_MODELS, AttributionModel
-from reports.credit import UNATTRIBUTED, CreditedOrder, Key
+from reports.attribution import ORDER_SCALE, SPLIT_MODELS, AttributionModel, credit_parts
+from reports.credit import UNATTRIBUTED, Key
 from reports.models import ReportFirstSale, ReportSale
 from reports.roi import MAX_LIVE_SPANS, ReportQuery
 from tracker.days import days_between, local_day, range_bounds, runs
@@ -73,19 +73,27 @@ def parse_horizons(raw: str | None) -> tuple[int, ...]:
 # --- the build's part -------------------------------------------------------------------------
 
 
-def first_sale_rows(site_id: int, orders: Iterable[CreditedOrder]) -> list[tuple]:
-    """Rows of report_first_sales (FIRST_SALE_FIELDS) for the first sales among `orders`."""
+def first_sale_rows(site_id: int, orders: Iterable[credit.PlainOrder]) -> list[tuple]:
+    """Rows of report_first_sales (FIRST_SALE_FIELDS) for the first sales among the orders the
+    nightly build splits: each credited key with every split model's share of the customer and of
+    the first order's revenue."""
+    width = 2 * len(SPLIT_MODELS)
     out = []
-    for order in orders:
-        if not order.is_new:
+    for order_id, day, net, is_new, touches in orders:
+        if not is_new:
             continue
-        cells: dict[Key, list[int]] = {}
+        keys = [key for _, _, key in touches] or [credit.UNATTRIBUTED_KEY]
+        if len(set(keys)) == 1:  # one key takes it all, under every model
+            out.append((site_id, day, order_id, *keys[0], *((ORDER_SCALE, net) * len(SPLIT_MODELS))))
+            continue
+        cells: dict[Key, list[int]] = {key: [0] * width for key in keys}
+        ages, directs = [age for age, _, _ in touches], [direct for _, direct, _ in touches]
         for m, model in enumerate(SPLIT_MODELS):
-            for _touch, key, units, revenue in credit.credit_shares(order, model):
-                cell = cells.setdefault(key, [0] * (2 * len(SPLIT_MODELS)))
-                cell[2 * m] += units
-                cell[2 * m + 1] += revenue
-        out.extend((site_id, order.day, order.id, *key, *cell) for key, cell in cells.items())
+            units, revenue = credit_parts(model, ages, directs, net)
+            for key, unit, part in zip(keys, units, revenue, strict=True):
+                cells[key][2 * m] += unit
+                cells[key][2 * m + 1] += part
+        out.extend((site_id, day, order_id, *key, *cell) for key, cell in cells.items() if any(cell))
     return out
 
 

@@ -215,14 +215,14 @@ def _credited_orders_joined(
     return list(orders.values())
 
 
-# An order as the nightly split sees it: (local day, net minor units, is a new customer's, touches)
-# with touches in time order as (age in whole seconds, is direct, six-dimension key).
-PlainOrder = tuple[date, int, bool, list[tuple[int, bool, Key]]]
+# An order as the nightly split sees it: (id, local day, net minor units, is a new customer's,
+# touches) with touches in time order as (age in whole seconds, is direct, six-dimension key).
+PlainOrder = tuple[int, date, int, bool, list[tuple[int, bool, Key]]]
 
 
 def _plain(order: CreditedOrder) -> PlainOrder:
     at = order.at
-    return order.day, order.net_minor, order.is_new, [
+    return order.id, order.day, order.net_minor, order.is_new, [
         (age_seconds(at - touch.at), touch.direct, key) for touch, key in order.touches]
 
 
@@ -264,8 +264,8 @@ def orders_to_split(
                 untouched[current] = CreditedOrder(current, None, row[1], row[2], row[3], [])
                 order = None
                 continue
-            order = (row[1], row[2], row[3], [])
-        order[3].append((row[4], row[5], row[6:]))
+            order = (current, row[1], row[2], row[3], [])
+        order[4].append((row[4], row[5], row[6:]))
     if order is not None:
         yield order
     if untouched:
