@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
+from operator import add
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select, update
@@ -22,7 +23,7 @@ from reports.bulk import bulk_insert
 from reports.credit import UNATTRIBUTED_KEY
 from reports.models import ReportBuild, ReportFirstSale, ReportRollup, ReportSale
 from reports.rollups import ROLLUP_LOOKBACK, coverage
-from tracker.days import days_between, range_bounds, runs
+from tracker.days import days_between, local_day, range_bounds, runs
 from tracker.db import begin_write, utcnow
 from tracker.models import Site, TrackedSession
 from tracker.touch import DIMENSIONS
@@ -32,6 +33,10 @@ CHUNK_DAYS = 92
 # A rollup row's credit columns, in the order of reports.attribution's credit rows.
 MODEL_FIELDS = tuple(f"{kind}_{model}" for model in SPLIT_MODELS for kind in ("units", "revenue", "new"))
 ROLLUP_FIELDS = ("site_id", "day", "lookback", *DIMENSIONS, *MODEL_FIELDS)
+# Each split model's share of the customer, then of the first order's revenue.
+FIRST_SALE_FIELDS = ("site_id", "day", "order_id", *DIMENSIONS, *(f"units_{model}" for model in SPLIT_MODELS),
+                     *(f"revenue_{model}" for model in SPLIT_MODELS))
+SALE_FIELDS = ("site_id", "day", "order_id", "customer", "created_at", "net_minor")
 
 
 
@@ -71,9 +76,10 @@ def build_site(
                 ReportRollup.day >= chunk_start, ReportRollup.day <= chunk_end,
             )
         )
-        orders = list(credit.orders_to_split(session, site, start, end, ROLLUP_LOOKBACK))
-        bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, _rollup_records(site.id, orders))
-        _write_sales(session, site, chunk_start, chunk_end, start, end, orders)
+        orders = credit.orders_to_split(session, site, start, end, ROLLUP_LOOKBACK)
+        rollup_rows, first_sales = _split(site.id, orders)
+        bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, rollup_rows)
+        _write_sales(session, site, chunk_start, chunk_end, start, end, first_sales)
         if alongside is None:
             traffic.build_traffic(session, site, chunk_start, chunk_end)
         else:  # committed; the days count as built only with this chunk's commit
@@ -99,16 +105,17 @@ def build_site(
 
 
 def _write_sales(session: Session, site: Site, first: date, last: date, start, end,
-                 orders: list[credit.PlainOrder]) -> None:
-    """What the cohorts report reads of the days first..last: the first sales among `orders` and
-    their credit, and every counted order with its customer."""
+                 first_sales: list[tuple]) -> None:
+    """What the cohorts report reads of the days first..last: the first sales and their credit,
+    and every counted order with its customer (reports.cohorts)."""
     for table in (ReportFirstSale, ReportSale):
         session.execute(delete(table).where(table.site_id == site.id, table.day >= first, table.day <= last))
-    bulk_insert(session, ReportFirstSale.__table__.name, cohorts.FIRST_SALE_FIELDS,
-                cohorts.first_sale_rows(site.id, orders))
-    sales = cohorts.customer_orders(session, site.id, start, end)
-    bulk_insert(session, ReportSale.__table__.name, cohorts.SALE_FIELDS,
-                cohorts.sale_rows(site.id, ZoneInfo(site.timezone), sales))
+    bulk_insert(session, ReportFirstSale.__table__.name, FIRST_SALE_FIELDS, first_sales)
+    tz = ZoneInfo(site.timezone)
+    bulk_insert(session, ReportSale.__table__.name, SALE_FIELDS, [
+        (site.id, local_day(created_at, tz), oid, customer, created_at, net)
+        for oid, created_at, _at, customer, net in cohorts.customer_orders(session, site.id, start, end)
+    ])
 
 
 def _traffic_alongside(session: Session, site_id: int, first: date, last: date) -> Future | None:
@@ -129,8 +136,9 @@ def _traffic_alongside(session: Session, site_id: int, first: date, last: date) 
     return future
 
 
-def _rollup_records(site_id: int, orders: Iterable[credit.PlainOrder]) -> list[tuple]:
-    """Credit of every split model per (local day, touch key), as rows for report_rollups.
+def _split(site_id: int, orders: Iterable[credit.PlainOrder]) -> tuple[list[tuple], list[tuple]]:
+    """Credit of every split model per (local day, touch key), as rows for report_rollups; and the
+    first sales among the orders with each key's share of them, as rows for report_first_sales.
 
     Tens of thousands of orders a night pass through here: an order whose touches all share one
     key (most of them) gives it everything under every model, summed once and copied to each
@@ -139,8 +147,10 @@ def _rollup_records(site_id: int, orders: Iterable[credit.PlainOrder]) -> list[t
     whole: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
     cells: dict[tuple, list[int]] = {}
     scale = ORDER_SCALE
+    models = len(SPLIT_MODELS)
+    first_sales = []
 
-    for _id, day, net_minor, new, touches in orders:
+    for order_id, day, net_minor, new, touches in orders:
         n = len(touches)
         first_key = touches[0][2] if n else UNATTRIBUTED_KEY
         if n <= 1 or all(t[2] == first_key for t in touches):  # one key takes it all
@@ -148,6 +158,10 @@ def _rollup_records(site_id: int, orders: Iterable[credit.PlainOrder]) -> list[t
             total[0] += scale
             total[1] += net_minor
             total[2] += scale if new else 0
+            if new:
+                # the whole customer and first order, under every model
+                first_sales.append((site_id, day, order_id, *first_key, *(scale,) * models,
+                                    *(net_minor,) * models))
             continue
         rows = []
         for _, _, key in touches:
@@ -156,7 +170,19 @@ def _rollup_records(site_id: int, orders: Iterable[credit.PlainOrder]) -> list[t
             if row is None:
                 row = cells[cell] = [0] * width
             rows.append(row)
-        add_credit(rows, [t[0] for t in touches], [t[1] for t in touches], net_minor, new)
+        if not new:
+            add_credit(rows, [t[0] for t in touches], [t[1] for t in touches], net_minor, new)
+            continue
+        # A first sale: its own parts, added to the day's rows and kept per key.
+        parts = [[0] * width for _ in touches]
+        add_credit(parts, [t[0] for t in touches], [t[1] for t in touches], net_minor, new)
+        shares: dict[tuple, list[int]] = {}
+        for (_, _, key), part, row in zip(touches, parts, rows, strict=True):
+            row[:] = map(add, row, part)
+            share = shares.get(key)
+            shares[key] = part if share is None else list(map(add, share, part))
+        first_sales.extend((site_id, day, order_id, *key, *share[0::3], *share[1::3])  # units, revenue
+                           for key, share in shares.items() if any(share))
     for cell, total in whole.items():
         row = cells.get(cell)
         if row is None:
@@ -165,7 +191,7 @@ def _rollup_records(site_id: int, orders: Iterable[credit.PlainOrder]) -> list[t
             row[at] += total[0]
             row[at + 1] += total[1]
             row[at + 2] += total[2]
-    return [(site_id, day, ROLLUP_LOOKBACK, *key, *row) for (day, key), row in cells.items()]
+    return [(site_id, day, ROLLUP_LOOKBACK, *key, *row) for (day, key), row in cells.items()], first_sales
 
 
 def refresh_site(session: Session, site: Site, on_day: Callable[[date], None] | None = None) -> int:

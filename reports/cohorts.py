@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, literal_column, or_, select, text
 from sqlalchemy.orm import Session
 
 from reports import credit, retention, rollups
-from reports.attribution import ORDER_SCALE, SPLIT_MODELS, AttributionModel, credit_parts
+from reports.attribution import ORDER_SCALE, AttributionModel
 from reports.credit import UNATTRIBUTED, Key
 from reports.models import ReportFirstSale, ReportSale
 from reports.roi import MAX_LIVE_SPANS, ReportQuery
@@ -35,15 +34,11 @@ from tracker.db import UTCDateTime, epoch_sql, utcnow, without_jit
 from tracker.errors import ReportQueryError
 from tracker.money import exponent, format_decimal
 from tracker.sales import counted_sql, customer_id_sql, net_sql
-from tracker.touch import DIMENSIONS
 
 DEFAULT_HORIZONS = (30, 60, 90, 180)
 DEFAULT_DAYS = 90
 MAX_HORIZON = 3 * 366
 MAX_HORIZONS = 8
-FIRST_SALE_FIELDS = ("site_id", "day", "order_id", *DIMENSIONS,
-                     *(f"{kind}_{model}" for model in SPLIT_MODELS for kind in ("units", "revenue")))
-SALE_FIELDS = ("site_id", "day", "order_id", "customer", "created_at", "net_minor")
 
 
 def default_range(args: Mapping[str, str], today: date) -> dict[str, str]:
@@ -68,33 +63,6 @@ def parse_horizons(raw: str | None) -> tuple[int, ...]:
     if len(days) > MAX_HORIZONS:
         raise ReportQueryError(f"'horizons' takes at most {MAX_HORIZONS} values.")
     return tuple(days)
-
-
-# --- the build's part -------------------------------------------------------------------------
-
-
-def first_sale_rows(site_id: int, orders: Iterable[credit.PlainOrder]) -> list[tuple]:
-    """Rows of report_first_sales (FIRST_SALE_FIELDS) for the first sales among the orders the
-    nightly build splits: each credited key with every split model's share of the customer and of
-    the first order's revenue."""
-    width = 2 * len(SPLIT_MODELS)
-    out = []
-    for order_id, day, net, is_new, touches in orders:
-        if not is_new:
-            continue
-        keys = [key for _, _, key in touches] or [credit.UNATTRIBUTED_KEY]
-        if len(set(keys)) == 1:  # one key takes it all, under every model
-            out.append((site_id, day, order_id, *keys[0], *((ORDER_SCALE, net) * len(SPLIT_MODELS))))
-            continue
-        cells: dict[Key, list[int]] = {key: [0] * width for key in keys}
-        ages, directs = [age for age, _, _ in touches], [direct for _, direct, _ in touches]
-        for m, model in enumerate(SPLIT_MODELS):
-            units, revenue = credit_parts(model, ages, directs, net)
-            for key, unit, part in zip(keys, units, revenue, strict=True):
-                cells[key][2 * m] += unit
-                cells[key][2 * m + 1] += part
-        out.extend((site_id, day, order_id, *key, *cell) for key, cell in cells.items() if any(cell))
-    return out
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -261,12 +229,6 @@ def customer_orders(session: Session, site_id: int, start: datetime, until: date
         created_at=UTCDateTime)
     # On the connection: plain rows, without the ORM's handling of each.
     return session.connection().execute(statement, {"site": site_id, "start": start, "until": until}).all()
-
-
-def sale_rows(site_id: int, tz: ZoneInfo, rows: Iterable[tuple]) -> list[tuple]:
-    """customer_orders() rows as report_sales rows (SALE_FIELDS)."""
-    return [(site_id, local_day(created_at, tz), oid, customer, created_at, net)
-            for oid, created_at, _at, customer, net in rows]
 
 
 def _sales(session: Session, query: ReportQuery, cov, last_day: date) -> list[Sale]:
