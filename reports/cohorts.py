@@ -195,7 +195,7 @@ def _built_shares(session: Session, query: ReportQuery, days: list[date]) -> lis
     cols = [getattr(t, d) for d in query.by]
     n = len(cols)
     rows = session.connection().execute(select(t.order_id, *cols, units, revenue).where(*where)).all()
-    return [(r[0], tuple(r[1:n + 1]), int(r[-2]), int(r[-1])) for r in rows]
+    return [(r[0], r[1:n + 1], r[n + 1], r[n + 2]) for r in rows]  # (slices of a row are tuples)
 
 
 # A site's counted orders placed in [:start, :until) with their time (and as seconds since 1970),
