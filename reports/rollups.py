@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from reports.credit import Key
@@ -83,7 +83,7 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
     person = func.coalesce(Order.person_id, v.person_id)
     changed = session.execute(
         select(Order.created_at, Order.updated_at, person, Order.visitor_id)
-        .outerjoin(v, v.id == Order.visitor_id)
+        .outerjoin(v, and_(v.id == Order.visitor_id, v.site_id == Order.site_id))
         .where(Order.site_id == site.id, Order.updated_at > oldest, Order.created_at < end)
     ).all()
     for created, updated, _person, _visitor in changed:
@@ -94,7 +94,7 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
         earliest = min(c for c, *_ in changed)
         later = session.execute(
             select(Order.created_at, person, Order.visitor_id)
-            .outerjoin(v, v.id == Order.visitor_id)
+            .outerjoin(v, and_(v.id == Order.visitor_id, v.site_id == Order.site_id))
             .where(
                 Order.site_id == site.id, Order.created_at >= max(start, earliest), Order.created_at < end,
                 or_(person.in_(people), Order.visitor_id.in_(visitors)),

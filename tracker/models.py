@@ -1,4 +1,9 @@
-"""The data model: sites, visitors, sessions, page views, identities, orders, costs, webhooks, users."""
+"""The data model: sites, visitors, sessions, page views, identities, orders, costs, webhooks, users.
+
+Per-site tables (those with `site_id`) refer to no table but `sites`, and on PostgreSQL their
+primary key is `(id, site_id)`, as Citus asks (tracker/citus.py); `id` alone stays unique (one
+sequence per table) and is what the code looks rows up by.
+"""
 
 from __future__ import annotations
 
@@ -91,9 +96,7 @@ class Visitor(Base):
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     # The first-party id the snippet keeps in the browser.
     visitor_key: Mapped[str] = mapped_column(String(VISITOR_KEY_LENGTH))
-    person_id: Mapped[int | None] = mapped_column(
-        ForeignKey("persons.id", ondelete="SET NULL"), index=True
-    )
+    person_id: Mapped[int | None] = mapped_column(BigId, index=True)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     device_type: Mapped[str | None] = mapped_column(String(16))
@@ -112,7 +115,7 @@ class Identity(Base):
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(8))
     value_hash: Mapped[str] = mapped_column(String(64))
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(BigId, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("site_id", "kind", "value_hash"),)
@@ -145,7 +148,7 @@ class TrackedSession(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
-    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id", ondelete="CASCADE"))
+    visitor_id: Mapped[int] = mapped_column(BigId)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     pageviews: Mapped[int] = mapped_column(Integer, default=0)
@@ -190,10 +193,8 @@ class Pageview(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
-    session_id: Mapped[int] = mapped_column(
-        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
-    )
-    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id", ondelete="CASCADE"))
+    session_id: Mapped[int] = mapped_column(BigId, index=True)
+    visitor_id: Mapped[int] = mapped_column(BigId)
     ts: Mapped[datetime] = mapped_column(UTCDateTime)
     url: Mapped[str] = mapped_column(String(URL_LENGTH))
     title: Mapped[str | None] = mapped_column(String(TITLE_LENGTH))
@@ -242,8 +243,8 @@ class Order(Base):
     total_minor: Mapped[int] = mapped_column(BigInteger)
     # Which matching rule attached the order: visitor, identity, landing, or None.
     match_method: Mapped[str | None] = mapped_column(String(16))
-    visitor_id: Mapped[int | None] = mapped_column(ForeignKey("visitors.id", ondelete="SET NULL"))
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    visitor_id: Mapped[int | None] = mapped_column(BigId)
+    person_id: Mapped[int | None] = mapped_column(BigId)
     email_hash: Mapped[str | None] = mapped_column(String(64))
     phone_hash: Mapped[str | None] = mapped_column(String(64))
     # The order's own landing page, a fallback touch when no visitor matched.
@@ -272,9 +273,7 @@ class Refund(Base):
     provider: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH))
     order_external_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH))
-    order_id: Mapped[int | None] = mapped_column(
-        ForeignKey("orders.id", ondelete="CASCADE"), index=True
-    )
+    order_id: Mapped[int | None] = mapped_column(BigId, index=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -121,9 +121,11 @@ def process(session: Session, delivery_id: int, secret_key: str, force: bool = F
 
 def _process_once(session: Session, delivery_id: int, secret_key: str, force: bool) -> Outcome:
     begin_write(session)
+    # Its site first: the row is then locked where it lives (on Citus, one site's shard).
+    site_id = session.scalar(select(WebhookDelivery.site_id).where(WebhookDelivery.id == delivery_id))
     delivery = session.scalars(
         select(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id)
+        .where(WebhookDelivery.site_id == site_id, WebhookDelivery.id == delivery_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
