@@ -23,12 +23,16 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
+from reports.build import build_site
+from reports.roi import ReportQuery, roi_report
 from tests.conftest import TEST_SECRET_KEY
 from tests.webhooks.conftest import ORDERS_SECRET, standard_headers
 from tracker.cli import main
-from tracker.db import Base
+from tracker.db import Base, make_engine
 from tracker.migrate import upgrade
+from tracker.models import Site
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = ROOT / ".ci" / "citus-cluster"
@@ -60,6 +64,32 @@ def test_per_site_tables_are_sharded_by_site_together_and_shared_ones_on_every_n
             if kind == "distributed" and column == "site_id"} == per_site
     assert len({placed[name][2] for name in per_site}) == 1  # co-located: a site's rows share a shard
     assert all("site_id" in keys[name] for name in per_site)
+
+
+def test_a_sites_build_and_reports_each_run_on_its_shard_alone(on_citus, runner, session, database_url):
+    assert runner.invoke(main, ["demo", "--days", "10", "--sessions", "600", "--orders", "60", "--seed", "5"]
+                         ).exit_code == 0
+    site_id = session.scalar(text("SELECT id FROM sites WHERE domain = 'demo.example'"))
+    # Citus then refuses any statement that would run on more than one shard.
+    strict = make_url(database_url).update_query_dict(
+        {"options": "-c citus.multi_task_query_log_level=error"})
+    engine = make_engine(strict.render_as_string(hide_password=False))
+    with Session(engine) as db:
+        site = db.get(Site, site_id)
+        last = date.today() - timedelta(days=1)
+        first = last - timedelta(days=9)
+        reports = []
+        for by in (("source", "medium", "campaign"), ("channel",), ("content", "term")):
+            reports.append(roi_report(db, ReportQuery(site, first, last, by=by)))  # from the raw rows
+        db.rollback()
+        assert build_site(db, site, first, last) == 10
+        for by, live in zip((("source", "medium", "campaign"), ("channel",), ("content", "term")), reports,
+                            strict=True):
+            built = roi_report(db, ReportQuery(site, first, last, by=by))  # from the rollups
+            assert built["rows"] == live["rows"] and built["totals"] == live["totals"]
+        db.rollback()
+    engine.dispose()
+    assert reports[0]["totals"]["orders"] != "0.00"
 
 
 @pytest.fixture
