@@ -163,7 +163,8 @@ def _process_once(session: Session, delivery_id: int, secret_key: str, force: bo
 def _record_failure(session: Session, delivery_id: int, error: str, invalid: bool = False) -> Outcome:
     try:
         begin_write(session)
-        delivery = session.get(WebhookDelivery, delivery_id, populate_existing=True)
+        delivery = session.scalars(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                                   .execution_options(populate_existing=True)).one()
         delivery.status = DeliveryStatus.FAILED
         delivery.error = error[:ERROR_LENGTH]
         delivery.attempts = (delivery.attempts or 0) + 1
