@@ -21,17 +21,19 @@ def main() -> None:
     engine = create_engine(sys.argv[1])
     with engine.connect() as conn:
         citus = bool(conn.scalar(text("SELECT count(*) FROM pg_extension WHERE extname = 'citus'")))
-        total = "citus_total_relation_size" if citus else "pg_total_relation_size"
+        total = "citus_total_relation_size"  # summed over the shards
         counts = {}
         kind = "Citus" if citus else "PostgreSQL"
         print(f"{'table':22} {'rows':>10} {'bytes/row':>10} {'total/row':>10}  ({kind})")
+        placed = set(conn.scalars(text("SELECT table_name::text FROM citus_tables"))) if citus else set()
         for table in sorted(inspect(conn).get_table_names()):
             rows = conn.scalar(text(f"SELECT count(*) FROM {table}"))
             counts[table] = rows
             if not rows:
                 continue
             row = conn.scalar(text(f"SELECT avg(pg_column_size(t.*)) FROM {table} t"))
-            size = conn.scalar(text(f"SELECT {total}('{table}')"))
+            function = total if table in placed else "pg_total_relation_size"
+            size = conn.scalar(text(f"SELECT {function}('{table}')"))
             print(f"{table:22} {rows:10d} {float(row):10.0f} {size / rows:10.0f}")
     engine.dispose()
 
