@@ -66,6 +66,40 @@ def test_per_site_tables_are_sharded_by_site_together_and_shared_ones_on_every_n
     assert all("site_id" in keys[name] for name in per_site)
 
 
+def test_a_database_upgraded_on_postgresql_moves_onto_citus_with_its_rows(on_citus, make_database,
+                                                                          citus_workers, tmp_path):
+    url = make_database("moved")
+    coordinator = make_url(url)
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # as if the database had been restored from a plain PostgreSQL
+        conn.execute(text("DROP EXTENSION citus"))
+    env = {"TRACKER_DATABASE_URL": url, "TRACKER_SECRET_KEY": TEST_SECRET_KEY,
+           "TRACKER_INSTANCE_PATH": str(tmp_path / "instance")}
+    cli = CliRunner(env=env)
+    assert cli.invoke(main, ["db", "upgrade"]).exit_code == 0
+    assert cli.invoke(main, ["demo", "--days", "5", "--sessions", "300", "--orders", "30"]).exit_code == 0
+    counts = ("SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM orders), "
+              "(SELECT count(*) FROM sites)")
+    with admin.connect() as conn:
+        before = tuple(conn.execute(text(counts)).one())
+        conn.execute(text("CREATE EXTENSION citus"))
+        conn.execute(text("SELECT citus_set_coordinator_host(:h, :p)"),
+                     {"h": coordinator.host, "p": coordinator.port or 5432})
+        for host, port in citus_workers:
+            conn.execute(text("SELECT citus_add_node(:h, :p)"), {"h": host, "p": port})
+    upgraded = cli.invoke(main, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    with admin.connect() as conn:
+        placed = conn.scalar(text("SELECT count(*) FROM citus_tables"))
+        after = tuple(conn.execute(text(counts)).one())
+        on_workers = conn.scalar(text("SELECT count(DISTINCT nodeport) FROM citus_shards "
+                                      "WHERE table_name = 'sessions'::regclass"))
+    admin.dispose()
+    assert placed == len(Base.metadata.tables)
+    assert after == before and before[0] > 0
+    assert on_workers == len(citus_workers)
+
+
 def test_a_sites_build_and_reports_each_run_on_its_shard_alone(on_citus, runner, session, database_url):
     assert runner.invoke(main, ["demo", "--days", "10", "--sessions", "600", "--orders", "60", "--seed", "5"]
                          ).exit_code == 0

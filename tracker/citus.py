@@ -11,9 +11,11 @@ PostgreSQL the per-site tables' primary keys are `(id, site_id)`, revision 0012)
 keys between distributed tables include it too: per-site tables refer only to `sites`, and the code
 deletes a person's or a visit's rows itself.
 
-`tracker db upgrade` distributes the tables in the migration that made them distributable (0012)
-and in every later one that creates a table (`distribute`); its downgrade brings them back to the
-coordinator (`undistribute`).
+`tracker db upgrade` (and `alembic upgrade`) places every table not placed yet once the database
+has revision 0012, which made them distributable (`distribute`, from migrations/env.py): after that
+revision, after any later one that creates a table, and when a database upgraded on plain
+PostgreSQL moves onto Citus. Revision 0012's downgrade brings them back to the coordinator
+(`undistribute`).
 """
 
 from __future__ import annotations

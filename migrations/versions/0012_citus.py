@@ -9,7 +9,8 @@ foreign keys between such tables include it. On PostgreSQL the per-site tables' 
 (id, site_id), id first so that lookups by id keep their index; SQLite keeps id alone
 (its row id, which it only auto-increments as the sole key).
 The foreign keys between per-site tables go on every database (their cascades are the code's own
-deletes); each table keeps its key to sites. On Citus the tables are then distributed.
+deletes); each table keeps its key to sites. On Citus the tables are then distributed
+(migrations/env.py, tracker/citus.py); the downgrade brings them back to the coordinator first.
 """
 
 from collections.abc import Sequence
@@ -57,7 +58,7 @@ def upgrade() -> None:
         for table in KEYED_BY_ID:
             op.drop_constraint(f"pk_{table}", table, type_="primary")
             op.create_primary_key(f"pk_{table}", table, ["id", "site_id"])
-    citus.distribute(bind)
+    # On Citus the tables are distributed once this revision is in (migrations/env.py).
 
 
 def downgrade() -> None:
