@@ -20,9 +20,9 @@ _NAMES = ", ".join(HIT_COLUMNS)
 _PG_ROW = "(" + ", ".join(["%s"] * len(HIT_COLUMNS)) + ")"
 _SQLITE_APPEND = f"INSERT INTO hits ({_NAMES}) VALUES ({', '.join('?' * len(HIT_COLUMNS))})"
 # SKIP LOCKED: concurrent claimers take disjoint batches instead of queueing on each other. One
-# site at a time, so that on Citus the statement runs on the shard of that site (Citus locks rows
-# only in a statement that reaches one shard).
-_PG_WAITING_SITES = "SELECT DISTINCT site_id FROM hits"
+# site at a time (the site with the oldest waiting hit first), so that on Citus the statement runs
+# on the shard of that site (Citus locks rows only in a statement that reaches one shard).
+_PG_WAITING_SITES = "SELECT site_id FROM hits GROUP BY site_id ORDER BY min(id)"
 _PG_CLAIM = (
     "DELETE FROM hits WHERE site_id = %s AND id IN "
     "(SELECT id FROM hits WHERE site_id = %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
