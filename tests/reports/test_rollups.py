@@ -145,7 +145,7 @@ def test_a_person_merge_after_the_build(session, world):
     world.commit()
     rebuild(session, world.site)
     assert revenue(report(session, world.site, model="first_click")) == {DIRECT: "60.00"}
-    merge_persons(session, phone_owner, laptop_owner)
+    merge_persons(session, world.site.id, phone_owner, laptop_owner)
     session.commit()
     assert session.scalar(select(Order.person_id).where(Order.id == order)) == laptop_owner
     assert revenue(report(session, world.site, model="first_click")) == {SMS: "60.00"}
