@@ -2,6 +2,7 @@
 gunicorn gthread, on SQLite and PostgreSQL, plus a kill -9.
 
     .venv/bin/python bench/collector.py [--seconds 10] [--rounds 2] [--backends sqlite,postgresql]
+                                        [--database-url URL]
 
 Three servers run under the same gunicorn settings (`tracker.server.options`, 2 workers x 8
 threads): the bare endpoint, the collector under `tracker serve`'s worker (gthread whose event
@@ -9,7 +10,9 @@ loop answers plain page views) and the same collector under stock `gthread`; the
 alternately by wrk (16 connections, rotating visitors, user agents and campaigns). Prints
 requests/s, their ratio, p99 latency, and page views acknowledged (2xx) versus stored. Needs
 `wrk` and, for PostgreSQL, a server at TRACKER_BENCH_PG_URL (default: local, user postgres);
-a throwaway database is created there and dropped afterwards. Figures only, no assertions.
+a throwaway database is created there and dropped afterwards. `--database-url` measures against a
+database you migrated yourself instead (`tracker db upgrade`; a Citus coordinator's, say): it gets a
+site of its own and keeps what the runs store. Figures only, no assertions.
 """
 
 # ruff: noqa: E501  (the wrk Lua script carries real, long user-agent strings)
@@ -236,16 +239,16 @@ def _site(url: str) -> str:
 
     engine = make_engine(url)
     with Session(engine) as session:
-        site = create_site(session, "shop.example")
+        site = create_site(session, f"shop-{uuid.uuid4().hex[:8]}.example")
         session.commit()
         public_id = site.public_id
     engine.dispose()
     return public_id
 
 
-def bench(backend: str, seconds: int, rounds: int) -> dict:
+def bench(backend: str, seconds: int, rounds: int, database_url: str | None = None) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="tracker-bench-"))
-    url, dropme = _prepare(backend, workdir)
+    url, dropme = (database_url, None) if database_url else _prepare(backend, workdir)
     try:
         site = _site(url)
         script = workdir / "collect.lua"
@@ -338,15 +341,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--database-url", help="a migrated database to measure against (one backend, named as you like)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     print(f"gunicorn: {WORKERS} workers x {THREADS} threads (tracker serve's worker: gthread whose event "
           f"loop answers plain page views; the bare app runs as plain gthread under it); wrk: {CONNECTIONS} connections, "
           f"{args.rounds} x {args.seconds}s per app, alternating; {os.cpu_count()} CPUs; "
           f"load average {os.getloadavg()[0]:.2f}")
-    for backend in args.backends.split(","):
+    backends = ["database-url"] if args.database_url else args.backends.split(",")
+    for backend in backends:
         before = os.getloadavg()[0]
-        r = bench(backend.strip(), args.seconds, args.rounds)
+        r = bench(backend.strip(), args.seconds, args.rounds, args.database_url)
         print(
             f"\n[{r['backend']}]  (load average {before:.2f} before, {os.getloadavg()[0]:.2f} after)\n"
             f"  bare endpoint   {r['bare_rps']:8.0f} req/s   p99 {r['bare_p99_ms']:6.1f} ms\n"

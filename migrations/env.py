@@ -6,9 +6,12 @@ from __future__ import annotations
 from logging.config import fileConfig
 
 from alembic import context
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 import reports.models  # noqa: F401  (registers the report tables on the metadata)
 import tracker.models  # noqa: F401
+from tracker import citus
 from tracker.config import Config
 from tracker.db import Base, make_engine
 from tracker.errors import ConfigError
@@ -64,6 +67,25 @@ def _run(connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+    if connection.in_transaction():
+        connection.commit()
+    _place_on_citus(connection)
+
+
+# The revision from which the tables can be distributed (primary keys include site_id).
+DISTRIBUTABLE = "0012"
+
+
+def _place_on_citus(connection) -> None:
+    """On Citus, from revision 0012 on, place every table not placed yet (tracker/citus.py): the
+    tables of that revision, those of later ones, and all of a database that was upgraded on plain
+    PostgreSQL before it moved onto Citus."""
+    if not citus.installed(connection):
+        return
+    current = MigrationContext.configure(connection).get_current_revision()
+    script = ScriptDirectory.from_config(config)
+    if current and any(r.revision == DISTRIBUTABLE for r in script.iterate_revisions(current, "base")):
+        citus.distribute(connection)
     if connection.in_transaction():
         connection.commit()
 

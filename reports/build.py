@@ -65,7 +65,8 @@ def build_site(
         session.rollback()  # end any read transaction: the chunk is written as one writer
         begin_write(session)
         built_at = utcnow()
-        sessions_mark = session.scalar(select(func.coalesce(func.max(TrackedSession.id), 0)))
+        sessions_mark = session.scalar(
+            select(func.coalesce(func.max(TrackedSession.id), 0)).where(TrackedSession.site_id == site.id))
         start, end = range_bounds(chunk_start, chunk_end, tz)
         # On PostgreSQL the traffic rollups run on a second connection meanwhile: the server
         # counts sessions and visitors while this process splits credit.

@@ -17,6 +17,7 @@ from sqlalchemy import and_, func, literal_column, select, type_coerce, union
 from sqlalchemy.orm import Session, aliased
 
 from reports.attribution import ORDER_SCALE, AttributionModel, TimedTouch, age_seconds, credit_parts
+from tracker import citus
 from tracker.days import local_day
 from tracker.models import Order, Refund, Site, TrackedSession, Visitor
 from tracker.sales import COUNTED_STATUSES, counted_sql, customer_key, customer_sql, net_minor, net_sql
@@ -134,7 +135,8 @@ def driver_style(sql: str) -> str:
 # and whether each is its person's (else visitor's) first sale; `in_range` are those from `start` on.
 _COUNTED_ORDERS = """
     SELECT o.id, o.created_at, o.visitor_id, o.status, o.total_minor,
-           coalesce(o.person_id, (SELECT v.person_id FROM visitors v WHERE v.id = o.visitor_id)) AS person_id
+           coalesce(o.person_id, (SELECT v.person_id FROM visitors v
+                                  WHERE v.id = o.visitor_id AND v.site_id = :site)) AS person_id
     FROM orders o
     WHERE o.site_id = :site AND NOT o.is_test AND """ + counted_sql("o.status")
 ORDERS_CTES = """
@@ -145,7 +147,8 @@ WITH range_orders AS MATERIALIZED (""" + _COUNTED_ORDERS + """
       AND (o.person_id = ANY(ARRAY(SELECT person_id FROM range_orders WHERE person_id IS NOT NULL))
            OR o.visitor_id = ANY(ARRAY(
                SELECT vp.id FROM visitors vp
-               WHERE vp.person_id = ANY(ARRAY(SELECT person_id FROM range_orders WHERE person_id IS NOT NULL))
+               WHERE vp.site_id = :site
+                 AND vp.person_id = ANY(ARRAY(SELECT person_id FROM range_orders WHERE person_id IS NOT NULL))
                UNION SELECT visitor_id FROM range_orders WHERE visitor_id IS NOT NULL)))
 ), candidates AS (
     SELECT * FROM range_orders UNION ALL SELECT * FROM earlier
@@ -154,7 +157,8 @@ WITH range_orders AS MATERIALIZED (""" + _COUNTED_ORDERS + """
            """ + net_sql("c.status", "c.total_minor", "r.refunded") + """ AS net_minor
     FROM candidates c
     LEFT JOIN (SELECT order_id, CAST(sum(amount_minor) AS BIGINT) AS refunded FROM refunds
-               WHERE order_id IN (SELECT id FROM candidates) GROUP BY order_id) r ON r.order_id = c.id
+               WHERE site_id = :site AND order_id IN (SELECT id FROM candidates)
+               GROUP BY order_id) r ON r.order_id = c.id
 ), ranked AS (
     SELECT id, created_at, person_id, visitor_id, net_minor,
            row_number() OVER (
@@ -170,21 +174,33 @@ WITH range_orders AS MATERIALIZED (""" + _COUNTED_ORDERS + """
 # the whole table). A visitor, and so each of its sessions, belongs to the order's site: with a
 # condition on the site as well, a planner without statistics yet (a new site's first build)
 # walks all of the site's sessions of the window for every order instead of each visitor's own.
+# Citus needs that condition (SITE_ON_CITUS) to send the statement to the site's shard alone,
+# where a shard's statistics keep its planner on the visitors' index.
 ORDER_TOUCHES = """
     SELECT s.id, s.started_at, s.channel, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_content,
            s.utm_term
     FROM sessions s
-    WHERE s.visitor_id = ANY(ARRAY(SELECT vp.id FROM visitors vp WHERE vp.person_id = c.person_id)
+    WHERE s.visitor_id = ANY(ARRAY(SELECT vp.id FROM visitors vp WHERE vp.person_id = c.person_id{vp_site})
                              || c.visitor_id)
-      AND s.started_at >= c.created_at - :window AND s.started_at <= c.created_at
+      AND s.started_at >= c.created_at - :window AND s.started_at <= c.created_at{s_site}
 """
-_JOINED_SQL = driver_style(ORDERS_CTES + """
+
+
+def _on_site(sql: str, citus: bool) -> str:
+    """ORDER_TOUCHES within a statement: with the site's condition on Citus, without elsewhere."""
+    if citus:
+        return (sql.replace("{vp_site}", " AND vp.site_id = :site")
+                .replace("{s_site}", " AND s.site_id = :site"))
+    return sql.replace("{vp_site}", "").replace("{s_site}", "")
+
+
+_JOINED_SQL = {on_citus: driver_style(_on_site(ORDERS_CTES + """
 SELECT c.id, c.created_at, CAST(timezone(:zone, c.created_at) AS DATE), c.net_minor, c.is_new, t.started_at,
        t.channel, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content, t.utm_term
 FROM in_range c
 LEFT JOIN LATERAL (""" + ORDER_TOUCHES + """) t ON true
 ORDER BY c.created_at, c.id, t.started_at, t.id
-""")
+""", on_citus)) for on_citus in (False, True)}
 STREAM_CHUNK = 2_000
 
 
@@ -204,7 +220,7 @@ def _credited_orders_joined(
     orders: dict[int, CreditedOrder] = {}
     order = None
     touches = None
-    for row in cursor.stream(_JOINED_SQL, params, size=STREAM_CHUNK):
+    for row in cursor.stream(_JOINED_SQL[citus.on(connection)], params, size=STREAM_CHUNK):
         if order is None or order.id != row[0]:
             order = orders[row[0]] = CreditedOrder(*row[:5], [])
             touches = order.touches
@@ -228,7 +244,7 @@ def _plain(order: CreditedOrder) -> PlainOrder:
 
 # The split's own read of credited_orders() on PostgreSQL: the same orders and touches, with
 # only what the split needs (a touch's age in whole seconds, rounded as attribution.age_seconds()).
-_PLAIN_SQL = driver_style(ORDERS_CTES + """
+_PLAIN_SQL = {on_citus: driver_style(_on_site(ORDERS_CTES + """
 SELECT c.id, CAST(timezone(:zone, c.created_at) AS DATE), c.net_minor, c.is_new,
        CAST(greatest(floor(extract(epoch FROM c.created_at - t.started_at) + 0.5), 0) AS BIGINT),
        t.utm_source = :direct, t.channel, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content,
@@ -236,7 +252,7 @@ SELECT c.id, CAST(timezone(:zone, c.created_at) AS DATE), c.net_minor, c.is_new,
 FROM in_range c
 LEFT JOIN LATERAL (""" + ORDER_TOUCHES + """) t ON true
 ORDER BY c.created_at, c.id, t.started_at, t.id
-""")
+""", on_citus)) for on_citus in (False, True)}
 
 
 def orders_to_split(
@@ -255,7 +271,7 @@ def orders_to_split(
     cursor = connection.connection.driver_connection.cursor()
     untouched: dict[int, CreditedOrder] = {}
     current, order = None, None
-    for row in cursor.stream(_PLAIN_SQL, params, size=STREAM_CHUNK):
+    for row in cursor.stream(_PLAIN_SQL[citus.on(connection)], params, size=STREAM_CHUNK):
         if row[0] != current:
             if order is not None:
                 yield order
@@ -269,7 +285,8 @@ def orders_to_split(
     if order is not None:
         yield order
     if untouched:
-        placed = select(Order.id, Order.created_at).where(Order.id.in_(list(untouched)))
+        placed = select(Order.id, Order.created_at).where(Order.site_id == site.id,
+                                                          Order.id.in_(list(untouched)))
         for oid, created_at in session.execute(placed):
             untouched[oid].at = created_at
         landing_fallback(session, site, untouched)
@@ -283,7 +300,8 @@ def landing_fallback(session: Session, site: Site, orders: dict[int, CreditedOrd
         fallback = {
             oid: (landing, referrer)
             for oid, landing, referrer in session.execute(
-                select(Order.id, Order.landing_url, Order.referrer).where(Order.id.in_(untouched))
+                select(Order.id, Order.landing_url, Order.referrer).where(
+                    Order.site_id == site.id, Order.id.in_(untouched))
             )
             if landing or referrer
         }

@@ -33,10 +33,10 @@ class ReportRollup(TouchKey, Base):
 
     __tablename__ = "report_rollups"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     # No foreign key: rollups are derived rows written by the ten thousand, and a day counts only
     # while its report_builds row (which cascades with the site) says it is built (so too below).
-    site_id: Mapped[int] = mapped_column(Integer)
+    site_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     day: Mapped[date] = mapped_column(Date)
     lookback: Mapped[int] = mapped_column(SmallInteger)
     units_last_click: Mapped[int] = mapped_column(BigInteger)
@@ -70,8 +70,8 @@ class ReportFirstSale(TouchKey, Base):
 
     __tablename__ = "report_first_sales"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(Integer)  # no foreign key: as for report_rollups
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # no foreign key: as for report_rollups
     day: Mapped[date] = mapped_column(Date)
     order_id: Mapped[int] = mapped_column(BigInteger)
     units_last_click: Mapped[int] = mapped_column(BigInteger)
@@ -96,8 +96,8 @@ class ReportSale(Base):
 
     __tablename__ = "report_sales"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(Integer)  # no foreign key: as for report_rollups
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # no foreign key: as for report_rollups
     day: Mapped[date] = mapped_column(Date)
     order_id: Mapped[int] = mapped_column(BigInteger)
     customer: Mapped[int] = mapped_column(BigInteger)
@@ -114,8 +114,8 @@ class ReportSessions(TouchKey, Base):
 
     __tablename__ = "report_sessions"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     day: Mapped[date] = mapped_column(Date)
     sessions: Mapped[int] = mapped_column(BigInteger)
 
@@ -133,8 +133,8 @@ class ReportVisitors(TouchKey, Base):
 
     __tablename__ = "report_visitors"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     level: Mapped[int] = mapped_column(SmallInteger)
     day: Mapped[date] = mapped_column(Date)
     prev_day: Mapped[date | None] = mapped_column(Date)
@@ -148,8 +148,8 @@ class ReportBuild(Base):
 
     __tablename__ = "report_builds"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
     day: Mapped[date] = mapped_column(Date)
     lookback: Mapped[int] = mapped_column(SmallInteger)
     built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -203,8 +203,8 @@ class Claim(Base):
 
     __tablename__ = "claims"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
     date: Mapped[date] = mapped_column(Date)
     platform: Mapped[str] = mapped_column(String(UTM_LENGTH))
     campaign: Mapped[str] = mapped_column(String(UTM_LENGTH))

@@ -31,6 +31,7 @@ from tracker.db import begin_write
 from tracker.errors import ReportQueryError
 from tracker.models import (
     DeliveryStatus,
+    Order,
     Pageview,
     Site,
     TrackedSession,
@@ -80,18 +81,26 @@ def purge(session: Session, site: Site) -> Purged | None:
     edge = day_start(before, tz)
 
     def sessions(ids):
-        views = session.execute(delete(Pageview).where(Pageview.session_id.in_(ids))).rowcount
-        return session.execute(delete(s).where(s.id.in_(ids))).rowcount, views
+        views = session.execute(delete(Pageview).where(
+            Pageview.site_id == site_id, Pageview.session_id.in_(ids))).rowcount
+        return session.execute(delete(s).where(s.site_id == site_id, s.id.in_(ids))).rowcount, views
+
+    def visitors_gone(ids):
+        # Their orders stay, without the link (the order's day does not change).
+        session.execute(update(Order).where(Order.site_id == site_id, Order.visitor_id.in_(ids))
+                        .values(visitor_id=None, updated_at=Order.updated_at))
+        return session.execute(delete(v).where(v.site_id == site_id, v.id.in_(ids))).rowcount, 0
 
     counted = _batches(session, select(s.id).where(s.site_id == site_id, s.started_at < edge), sessions)
     visitors = _batches(
         session,
         select(v.id).where(v.site_id == site_id, v.last_seen_at < edge,
-                           ~exists().where(s.visitor_id == v.id)),
-        lambda ids: (session.execute(delete(v).where(v.id.in_(ids))).rowcount, 0),
+                           ~exists().where(s.site_id == site_id, s.visitor_id == v.id)),
+        visitors_gone,
     )
     hits = _batches(session, select(h.id).where(h.site_id == site_id, h.ts < edge),
-                    lambda ids: (session.execute(delete(h).where(h.id.in_(ids))).rowcount, 0))
+                    lambda ids: (session.execute(delete(h).where(h.site_id == site_id, h.id.in_(ids)))
+                                 .rowcount, 0))
     settled = (DeliveryStatus.PROCESSED, DeliveryStatus.IGNORED)
     bodies = _batches(
         session,

@@ -94,7 +94,7 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
     person = func.coalesce(Order.person_id, v.person_id)
     changed = session.execute(
         select(Order.created_at, Order.updated_at, person, Order.visitor_id)
-        .outerjoin(v, v.id == Order.visitor_id)
+        .outerjoin(v, and_(v.id == Order.visitor_id, v.site_id == Order.site_id))
         .where(Order.site_id == site.id, Order.updated_at > min(alike_at),
                or_(*(and_(Order.updated_at > built_at, Order.created_at < hi)
                      for built_at, _, hi in spans(alike_at))))
@@ -113,7 +113,7 @@ def coverage(session: Session, site: Site, date_from: date, date_to: date) -> Co
         earliest = min(c for c, *_ in changed)
         later = session.execute(
             select(Order.created_at, person, Order.visitor_id)
-            .outerjoin(v, v.id == Order.visitor_id)
+            .outerjoin(v, and_(v.id == Order.visitor_id, v.site_id == Order.site_id))
             .where(
                 Order.site_id == site.id, Order.created_at >= max(start, earliest), Order.created_at < end,
                 or_(person.in_(list(by_person)), Order.visitor_id.in_(list(by_visitor))),

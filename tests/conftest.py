@@ -1,7 +1,9 @@
 """Fixtures: every database test runs against TRACKER_TEST_DATABASE_URL (SQLite by default).
 
-`.ci/run` runs the suite twice: once on a SQLite file, once on PostgreSQL. On PostgreSQL each
-test run creates a throwaway database and drops it at the end, so runs never collide.
+`.ci/run` runs the suite three times: on a SQLite file, on PostgreSQL, and on a Citus coordinator
+(`.ci/citus-cluster`). On PostgreSQL each test run creates throwaway databases and drops them at the
+end, so runs never collide; on Citus each is created on the coordinator and on every worker, with
+the extension, and the workers are added to it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,19 @@ def database_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def make_database(tmp_path_factory) -> Iterator:
+def citus_workers() -> list[tuple[str, int]]:
+    """The workers of the Citus coordinator under test (host, port); empty off Citus."""
+    return _citus_workers(os.environ.get("TRACKER_TEST_DATABASE_URL", ""))
+
+
+@pytest.fixture(scope="session")
+def citus(citus_workers) -> bool:
+    """Is the suite running on a Citus coordinator?"""
+    return bool(citus_workers)
+
+
+@pytest.fixture(scope="session")
+def make_database(tmp_path_factory, citus_workers) -> Iterator:
     """A factory of empty databases on the backend under test; all dropped at the end."""
     base = os.environ.get("TRACKER_TEST_DATABASE_URL", "")
     created: list[str] = []
@@ -45,21 +59,56 @@ def make_database(tmp_path_factory) -> Iterator:
             path = tmp_path_factory.mktemp("sqlite") / f"{label}.db"
             return f"sqlite:///{path}"
         name = f"tracker_test_{label}_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(_driver(base), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
         created.append(name)
-        return make_url(_driver(base)).set(database=name).render_as_string(hide_password=False)
+        for node in [_node_url(base, None), *(_node_url(base, worker) for worker in citus_workers)]:
+            _admin(node, f'CREATE DATABASE "{name}"')
+            if citus_workers:
+                _admin(make_url(node).set(database=name), "CREATE EXTENSION citus")
+        url = make_url(_driver(base)).set(database=name)
+        if citus_workers:
+            coordinator = make_url(_driver(base))
+            # Few shards: the suite empties every table after each test.
+            _admin(url, f'ALTER DATABASE "{name}" SET citus.shard_count = 4',
+                   f"SELECT citus_set_coordinator_host('{coordinator.host}', {coordinator.port or 5432})",
+                   *(f"SELECT citus_add_node('{host}', {port})" for host, port in citus_workers))
+        return url.render_as_string(hide_password=False)
 
     yield make
 
     if created:
-        admin = create_engine(_driver(base), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            for name in created:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        for node in [_node_url(base, None), *(_node_url(base, worker) for worker in citus_workers)]:
+            _admin(node, *(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in created))
+
+
+def _admin(url, *statements: str) -> None:
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    admin.dispose()
+
+
+def _node_url(base: str, node: tuple[str, int] | None) -> str:
+    """The administration URL of the coordinator (None) or of one worker."""
+    url = make_url(_driver(base))
+    if node is not None:
+        url = url.set(host=node[0], port=node[1], database="postgres")
+    return url.render_as_string(hide_password=False)
+
+
+def _citus_workers(base: str) -> list[tuple[str, int]]:
+    if not base.startswith("postgres"):
+        return []
+    engine = create_engine(_driver(base))
+    with engine.connect() as conn:
+        if not conn.scalar(text("SELECT count(*) FROM pg_extension WHERE extname = 'citus'")):
+            workers = []
+        else:
+            workers = [(host, port) for host, port in conn.execute(text(
+                "SELECT nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary' AND groupid <> 0 "
+                "ORDER BY nodeid"))]
+    engine.dispose()
+    return workers
 
 
 def _driver(url: str) -> str:

@@ -258,7 +258,7 @@ def _payload(delivery: WebhookDelivery, secret_key: str) -> dict:
 
 
 def _data_request(session, site: Site, request_id: int, secret_key: str) -> dict:
-    delivery = session.get(WebhookDelivery, request_id)
+    delivery = session.get(WebhookDelivery, (request_id, site.id))
     if delivery is None or delivery.site_id != site.id or delivery.topic != shopify.DATA_REQUEST:
         raise CommandError(f"There is no data request {request_id} for {site.domain}; "
                            "`tracker people requests` lists them.")

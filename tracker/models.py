@@ -1,4 +1,11 @@
-"""The data model: sites, visitors, sessions, page views, identities, orders, costs, webhooks, users."""
+"""The data model: sites, visitors, sessions, page views, identities, orders, costs, webhooks, users.
+
+Per-site tables (those with `site_id`) refer to no table but `sites`, and their primary key is
+`(id, site_id)`, as Citus asks (tracker/citus.py): so on PostgreSQL, while SQLite keeps `id`
+alone (its row id, which it only auto-increments as the sole key). `id` alone stays unique (one
+sequence per table); with `site_id` in the key the ORM's own updates and deletes name the site, so
+on Citus they run on that site's shard.
+"""
 
 from __future__ import annotations
 
@@ -65,8 +72,8 @@ class WebhookSecret(Base):
 
     __tablename__ = "webhook_secrets"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
     provider: Mapped[str] = mapped_column(String(16))
     secret: Mapped[str] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -79,21 +86,20 @@ class Person(Base):
 
     __tablename__ = "persons"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True,
+                                         index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Visitor(Base):
     __tablename__ = "visitors"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
     # The first-party id the snippet keeps in the browser.
     visitor_key: Mapped[str] = mapped_column(String(VISITOR_KEY_LENGTH))
-    person_id: Mapped[int | None] = mapped_column(
-        ForeignKey("persons.id", ondelete="SET NULL"), index=True
-    )
+    person_id: Mapped[int | None] = mapped_column(BigId, index=True)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     device_type: Mapped[str | None] = mapped_column(String(16))
@@ -108,11 +114,11 @@ class Identity(Base):
 
     __tablename__ = "identities"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8))
     value_hash: Mapped[str] = mapped_column(String(64))
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(BigId, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("site_id", "kind", "value_hash"),)
@@ -143,9 +149,9 @@ class TrackedSession(Base):
 
     __tablename__ = "sessions"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
-    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    visitor_id: Mapped[int] = mapped_column(BigId)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     pageviews: Mapped[int] = mapped_column(Integer, default=0)
@@ -188,12 +194,10 @@ class TrackedSession(Base):
 class Pageview(Base):
     __tablename__ = "pageviews"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
-    session_id: Mapped[int] = mapped_column(
-        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
-    )
-    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    session_id: Mapped[int] = mapped_column(BigId, index=True)
+    visitor_id: Mapped[int] = mapped_column(BigId)
     ts: Mapped[datetime] = mapped_column(UTCDateTime)
     url: Mapped[str] = mapped_column(String(URL_LENGTH))
     title: Mapped[str | None] = mapped_column(String(TITLE_LENGTH))
@@ -210,8 +214,8 @@ class WaitingHit(Base):
 
     __tablename__ = "hits"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     visitor_key: Mapped[str] = mapped_column(String(VISITOR_KEY_LENGTH))
     ts: Mapped[datetime] = mapped_column(UTCDateTime)
     url: Mapped[str] = mapped_column(String(URL_LENGTH))
@@ -228,8 +232,8 @@ class Order(Base):
 
     __tablename__ = "orders"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
     provider: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -242,8 +246,8 @@ class Order(Base):
     total_minor: Mapped[int] = mapped_column(BigInteger)
     # Which matching rule attached the order: visitor, identity, landing, or None.
     match_method: Mapped[str | None] = mapped_column(String(16))
-    visitor_id: Mapped[int | None] = mapped_column(ForeignKey("visitors.id", ondelete="SET NULL"))
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    visitor_id: Mapped[int | None] = mapped_column(BigId)
+    person_id: Mapped[int | None] = mapped_column(BigId)
     email_hash: Mapped[str | None] = mapped_column(String(64))
     phone_hash: Mapped[str | None] = mapped_column(String(64))
     # The order's own landing page, a fallback touch when no visitor matched.
@@ -267,14 +271,12 @@ class Refund(Base):
 
     __tablename__ = "refunds"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
     provider: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH))
     order_external_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH))
-    order_id: Mapped[int | None] = mapped_column(
-        ForeignKey("orders.id", ondelete="CASCADE"), index=True
-    )
+    order_id: Mapped[int | None] = mapped_column(BigId, index=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -290,8 +292,8 @@ class Cost(Base):
 
     __tablename__ = "costs"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
     date: Mapped[date] = mapped_column(Date)
     source: Mapped[str] = mapped_column(String(UTM_LENGTH))
     medium: Mapped[str] = mapped_column(String(UTM_LENGTH))
@@ -312,8 +314,8 @@ class WebhookDelivery(Base):
 
     __tablename__ = "webhook_deliveries"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
     provider: Mapped[str] = mapped_column(String(16))
     # The provider's id for this event (Shopify webhook id, Stripe evt_, webhook-id), if any.
     delivery_key: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH))

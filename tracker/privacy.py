@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from tracker.db import utcnow
@@ -189,8 +189,10 @@ def export(db: Session, subject: Subject) -> dict:
         ],
         "pageviews": [
             {"ts": when(p.ts), "url": p.url, "title": p.title, "referrer": p.referrer}
-            for p in db.scalars(select(Pageview).join(TrackedSession).where(
-                TrackedSession.visitor_id.in_(visitors)).order_by(Pageview.ts))
+            for p in db.scalars(select(Pageview).join(TrackedSession, and_(
+                TrackedSession.site_id == Pageview.site_id, TrackedSession.id == Pageview.session_id)).where(
+                Pageview.site_id == subject.site_id, TrackedSession.visitor_id.in_(visitors))
+                .order_by(Pageview.ts))
         ],
         "waiting_pageviews": [
             {"ts": when(h.ts), "url": h.url, "title": h.title, "referrer": h.referrer}

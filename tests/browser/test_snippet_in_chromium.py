@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from tracker.identity import identity_hash
 from tracker.models import Identity, Pageview, TrackedSession, Visitor
@@ -38,7 +38,7 @@ def pageview_paths(key: str):
     def read(db):
         urls = db.scalars(
             select(Pageview.url)
-            .join(Visitor, Visitor.id == Pageview.visitor_id)
+            .join(Visitor, and_(Visitor.site_id == Pageview.site_id, Visitor.id == Pageview.visitor_id))
             .where(Visitor.visitor_key == key)
             .order_by(Pageview.ts, Pageview.id)
         )
@@ -51,7 +51,8 @@ def sessions_of(key: str):
     return lambda db: list(
         db.scalars(
             select(TrackedSession)
-            .join(Visitor, Visitor.id == TrackedSession.visitor_id)
+            .join(Visitor, and_(Visitor.site_id == TrackedSession.site_id,
+                                Visitor.id == TrackedSession.visitor_id))
             .where(Visitor.visitor_key == key)
         )
     )
@@ -100,7 +101,8 @@ def test_an_sms_click_and_its_browsing_make_one_session_with_the_campaign(
         "vip",
     )
     assert visit.channel == "SMS"
-    stored = query(lambda db: list(db.scalars(select(Pageview.session_id).join(Visitor).where(
+    stored = query(lambda db: list(db.scalars(select(Pageview.session_id).join(Visitor, and_(
+        Visitor.site_id == Pageview.site_id, Visitor.id == Pageview.visitor_id)).where(
         Visitor.visitor_key == key))))
     assert stored == [visit.id] * 3
 

@@ -4,7 +4,7 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from tracker.collect.hits import Hit
@@ -48,7 +48,8 @@ def sessions_of(session, key):
             TrackedSession.utm_source, TrackedSession.utm_medium, TrackedSession.utm_campaign,
             TrackedSession.channel, TrackedSession.device_type,
         )
-        .join(Visitor, Visitor.id == TrackedSession.visitor_id)
+        .join(Visitor, and_(Visitor.site_id == TrackedSession.site_id,
+                            Visitor.id == TrackedSession.visitor_id))
         .where(Visitor.visitor_key == key)
         .order_by(TrackedSession.started_at)
     )  # fmt: skip

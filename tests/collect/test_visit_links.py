@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, or_, select, type_coerce
+from sqlalchemy import and_, func, or_, select, type_coerce
 
 from reports.links import expected_links, link_visits
 from tracker.collect.sessionise import append, drain
@@ -158,6 +158,7 @@ def differing(session, site) -> int:
         select(func.count())
         .select_from(s)
         .join(wanted, wanted.c.id == s.id)
+        .where(s.site_id == site.id)
         .where(or_(*(getattr(s, name).is_distinct_from(wanted.c[name]) for name in VISIT_LINKS)))
     )
 
@@ -168,7 +169,7 @@ def journey(session, site, visitor: str) -> list[tuple]:
     s = TrackedSession
     rows = session.execute(
         select(s.started_at, s.utm_source, s.utm_campaign, *(getattr(s, name) for name in VISIT_LINKS))
-        .join(Visitor, Visitor.id == s.visitor_id)
+        .join(Visitor, and_(Visitor.site_id == s.site_id, Visitor.id == s.visitor_id))
         .where(Visitor.visitor_key == visitor)
         .order_by(s.started_at, s.id)
     )
@@ -181,7 +182,7 @@ def unlinked_visitors(session, site) -> set[str]:
     return set(
         session.scalars(
             select(Visitor.visitor_key)
-            .join(s, s.visitor_id == Visitor.id)
+            .join(s, and_(s.site_id == Visitor.site_id, s.visitor_id == Visitor.id))
             .where(s.site_id == site.id, ~s.visits_linked)
             .distinct()
         )

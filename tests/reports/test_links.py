@@ -12,7 +12,7 @@ from tracker.models import TrackedSession
 
 
 def links(session, sid):
-    row = session.get(TrackedSession, sid)
+    row = session.scalars(select(TrackedSession).where(TrackedSession.id == sid)).one()
     session.refresh(row)
     return row.prev_visit_at, row.prev_channel_visit_at, row.prev_campaign_visit_at, row.visits_linked
 
@@ -84,7 +84,7 @@ def test_wrong_links_are_found_and_mended(session, site):
 
 
 def days(session, sid):
-    row = session.get(TrackedSession, sid)
+    row = session.scalars(select(TrackedSession).where(TrackedSession.id == sid)).one()
     session.refresh(row)
     return row.started_day, row.prev_visit_day, row.prev_channel_visit_day, row.prev_campaign_visit_day
 

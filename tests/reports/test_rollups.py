@@ -99,7 +99,7 @@ def sale(world):
 def test_a_refund_amount_changed_in_place_after_the_build(session, sale):
     world, order_id = sale
     site = world.site
-    external = session.get(Order, order_id).external_id
+    external = session.scalars(select(Order).where(Order.id == order_id)).one().external_id
     refund = RefundFacts("re_1", external, 1000, "USD", utc("2026-11-21 10:00"))
     apply_refund(session, site, "orders", refund)
     session.commit()
@@ -117,7 +117,7 @@ def test_a_cancellation_after_the_build(session, sale):
     world, order_id = sale
     rebuild(session, world.site)
     assert report(session, world.site)["totals"]["revenue"] == "100.00"
-    session.get(Order, order_id).status = "cancelled"
+    session.scalars(select(Order).where(Order.id == order_id)).one().status = "cancelled"
     session.commit()
     result = report(session, world.site, model="linear")
     assert result["totals"]["revenue"] == "0.00" and revenue(result) == {}
@@ -151,7 +151,7 @@ def test_a_cancelled_first_order_makes_the_next_one_a_new_customer(session, worl
     world.commit()
     rebuild(session, world.site)
     assert report(session, world.site)["totals"]["new_customers"] == "0.00"
-    session.get(Order, first).status = "cancelled"
+    session.scalars(select(Order).where(Order.id == first)).one().status = "cancelled"
     session.commit()
     assert report(session, world.site)["totals"]["new_customers"] == "1.00"
 
@@ -165,7 +165,7 @@ def test_a_person_merge_after_the_build(session, world):
     world.commit()
     rebuild(session, world.site)
     assert revenue(report(session, world.site, model="first_click")) == {DIRECT: "60.00"}
-    merge_persons(session, phone_owner, laptop_owner)
+    merge_persons(session, world.site.id, phone_owner, laptop_owner)
     session.commit()
     assert session.scalar(select(Order.person_id).where(Order.id == order)) == laptop_owner
     assert revenue(report(session, world.site, model="first_click")) == {SMS: "60.00"}
@@ -182,10 +182,10 @@ def test_many_changed_days_mix_with_the_rollups_of_the_others(session, world):
     rebuild(session, world.site)
     span = {"from": "2026-11-01", "to": "2026-11-22"}
     assert report(session, world.site, **span)["totals"]["revenue"] == "50.00"
-    session.get(Order, orders[10]).status = "cancelled"
-    session.get(Order, orders[12]).total_minor = 2000
-    session.get(Order, orders[14]).status = "voided"
-    session.get(Order, orders[18]).status = "refunded"
+    session.scalars(select(Order).where(Order.id == orders[10])).one().status = "cancelled"
+    session.scalars(select(Order).where(Order.id == orders[12])).one().total_minor = 2000
+    session.scalars(select(Order).where(Order.id == orders[14])).one().status = "voided"
+    session.scalars(select(Order).where(Order.id == orders[18])).one().status = "refunded"
     session.commit()
     result = report(session, world.site, model="linear", **span)
     assert (result["totals"]["revenue"], result["totals"]["orders"]) == ("30.00", "2.00")
@@ -233,7 +233,7 @@ def test_the_nightly_build_rebuilds_days_that_changed_since(runner, session, sal
     site = world.site
     args = ["reports", "build", "--site", site.domain, "--from", "2026-11-19", "--to", "2026-11-21"]
     assert runner.invoke(main, args).exit_code == 0
-    session.get(Order, order_id).status = "cancelled"
+    session.scalars(select(Order).where(Order.id == order_id)).one().status = "cancelled"
     late = world.visitor()
     world.visit(late, "2026-11-19 15:00", *EMAIL)  # recorded after the build
     world.commit()

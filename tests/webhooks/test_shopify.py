@@ -48,7 +48,8 @@ def test_a_purchase_on_the_laptop_joins_the_phone_that_clicked_the_sms(send, ses
     (order,) = wh.orders_of(session)
     session.expire_all()
     laptop = session.scalars(select(Visitor).where(Visitor.visitor_key == "v_laptop")).one()
-    assert laptop.person_id == session.get(Visitor, phone_visitor.id).person_id == order.person_id
+    phone = session.scalars(select(Visitor).where(Visitor.id == phone_visitor.id)).one()
+    assert laptop.person_id == phone.person_id == order.person_id
 
 
 def test_without_a_visitor_id_the_email_finds_the_identified_person(send, session, wh, site):

@@ -19,9 +19,13 @@ HIT_COLUMNS = (
 _NAMES = ", ".join(HIT_COLUMNS)
 _PG_ROW = "(" + ", ".join(["%s"] * len(HIT_COLUMNS)) + ")"
 _SQLITE_APPEND = f"INSERT INTO hits ({_NAMES}) VALUES ({', '.join('?' * len(HIT_COLUMNS))})"
-# SKIP LOCKED: concurrent claimers take disjoint batches instead of queueing on each other.
+# SKIP LOCKED: concurrent claimers take disjoint batches instead of queueing on each other. One
+# site at a time (the site with the oldest waiting hit first), so that on Citus the statement runs
+# on the shard of that site (Citus locks rows only in a statement that reaches one shard).
+_PG_WAITING_SITES = "SELECT site_id FROM hits GROUP BY site_id ORDER BY min(id)"
 _PG_CLAIM = (
-    "DELETE FROM hits WHERE id IN (SELECT id FROM hits ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+    "DELETE FROM hits WHERE site_id = %s AND id IN "
+    "(SELECT id FROM hits WHERE site_id = %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
     f"RETURNING {_NAMES}"
 )
 # SQLite: the caller holds the single writer lock, so the oldest hits are nobody else's.
@@ -83,8 +87,13 @@ def claim(dbapi_connection, dialect: str, limit: int) -> tuple[int, list[Hit]]:
     many were claimed and the hits to sessionise (those of sites that no longer exist are dropped)."""
     cursor = dbapi_connection.cursor()
     if dialect == "postgresql":
-        cursor.execute(_PG_CLAIM, (limit,))
-        rows = cursor.fetchall()
+        cursor.execute(_PG_WAITING_SITES)
+        rows = []
+        for (site_id,) in cursor.fetchall():
+            if len(rows) >= limit:
+                break
+            cursor.execute(_PG_CLAIM, (site_id, site_id, limit - len(rows)))
+            rows += cursor.fetchall()
     else:
         cursor.execute(_SQLITE_CLAIM, (limit,))
         rows = [(*row[:2], sqlite_parse(row[2]), *row[3:]) for row in cursor.fetchall()]

@@ -47,30 +47,33 @@ class OpenSession:
         self.hits: list = []
 
 
-def for_connection(dbapi_connection, dialect: str):
-    return PostgresRows(dbapi_connection) if dialect == "postgresql" else SqliteRows(dbapi_connection)
+def for_connection(dbapi_connection, dialect: str, per_site: bool = False):
+    if dialect == "postgresql":
+        return PostgresRows(dbapi_connection, per_site)
+    return SqliteRows(dbapi_connection)
 
 
 def _columns(rows: list[tuple], count: int) -> list[list]:
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(count)]
 
 
-def _pg_link(name: str, shared: tuple[str, ...]) -> str:
+def _pg_link(name: str, shared: tuple[str, ...], site: str) -> str:
     """A new session's link: the batch's previous new session of the visitor at this level, or
     else (COALESCE evaluates it only then) the latest stored one, found backwards on the
     (visitor_id, started_at) index. The row comparison keeps the tie rule of start, then id;
-    all sub-statements share one snapshot, so `sessions` holds none of the batch's rows."""
+    all sub-statements share one snapshot, so `sessions` holds none of the batch's rows.
+    `site` is the stored sessions' site: the new session's, or a parameter (one site's statement)."""
     partition = ", ".join(("ns.visitor_id", *(f"ns.{c}" for c in shared)))
     same = "".join(f" AND s.{c} = ns.{c}" for c in shared)
     return (
         f"COALESCE(lag(ns.started_at) OVER (PARTITION BY {partition} ORDER BY ns.n), "
-        "(SELECT max(s.started_at) FROM sessions s WHERE s.visitor_id = ns.visitor_id "
+        f"(SELECT max(s.started_at) FROM sessions s WHERE s.site_id = {site} "
+        "AND s.visitor_id = ns.visitor_id "
         f"AND s.started_at <= ns.started_at AND (s.started_at, s.id) < (ns.started_at, ns.id){same})) "
         f"AS {name}"
     )
 
 
-_PG_LINKS = ", ".join(_pg_link(name, shared) for name, shared in VISIT_LINKS.items())
 # The local days of the start and of each link, in the site's time zone (`z`).
 _PG_DAY_COLUMNS = ", ".join(SESSION_DAYS)
 _PG_DAYS = ", ".join(f"CAST(timezone(z.timezone, l.{at}) AS DATE)" for at in SESSION_DAYS.values())
@@ -87,10 +90,12 @@ class PostgresRows:
     )  # fmt: skip
     _TYPES_PAGEVIEW = ("int", "bigint", "bigint", "timestamptz", "text", "text", "text", "int", "bigint")
 
-    def __init__(self, connection):
+    def __init__(self, connection, per_site: bool = False):
         self.connection = connection
         self.cursor = connection.cursor()
         self.second = connection.cursor()
+        # Citus: one statement per site, each on that site's shard (tracker.citus).
+        self.per_site = per_site
 
     @staticmethod
     def _unnest(types: tuple[str, ...]) -> str:
@@ -118,7 +123,7 @@ class PostgresRows:
                 "SELECT DISTINCT ON (s.visitor_id) s.id, s.visitor_id, s.started_at, s.last_seen_at, "
                 "s.landing_url FROM unnest(%s::int[], %s::text[]) AS k(site_id, visitor_key) "
                 "JOIN visitors v ON v.site_id = k.site_id AND v.visitor_key = k.visitor_key "
-                "JOIN sessions s ON s.visitor_id = v.id "
+                "JOIN sessions s ON s.site_id = v.site_id AND s.visitor_id = v.id "
                 "ORDER BY s.visitor_id, s.started_at DESC, s.id DESC",
                 columns[:2],
             )
@@ -127,37 +132,71 @@ class PostgresRows:
         return ids, latest
 
     def finish(self, sessions: list[tuple], extended: list[tuple], pageviews: list[tuple], commit: bool):
-        """One statement: insert new sessions (linked), extend known ones, insert page views (a page
-        view's last column numbers its new session, 1-based, or is None when session_id is known)."""
-        names = ", ".join(SESSION_COLUMNS)
-        links = ", ".join(LINK_COLUMNS)
-        pv_names = ", ".join(PAGEVIEW_COLUMNS)
-        params = (
-            _columns(sessions, len(SESSION_COLUMNS))
-            + _columns(extended, 3)
-            + _columns(pageviews, len(PAGEVIEW_COLUMNS) + 1)
-        )
+        """One statement (one per site on Citus): insert new sessions (linked), extend known ones
+        (id, last seen, added, site), insert page views (a page view's last column numbers its new
+        session, 1-based, or is None when session_id is known)."""
+        whole = {None: (sessions, extended, pageviews)}
+        parts = _by_site(sessions, extended, pageviews) if self.per_site else whole
         with self.connection.pipeline():
-            self.cursor.execute(
-                "WITH new_sessions AS MATERIALIZED ("
-                "SELECT nextval(pg_get_serial_sequence('sessions', 'id')) AS id, t.* "
-                f"FROM {self._unnest(self._TYPES_SESSION)} WITH ORDINALITY AS t({names}, n)), "
-                f"linked AS (SELECT ns.*, {_PG_LINKS} FROM new_sessions ns), "
-                f"inserted AS (INSERT INTO sessions (id, {names}, {links}, {_PG_DAY_COLUMNS}, visits_linked) "
-                f"SELECT {_PG_LINKED_VALUES}, {_PG_DAYS}, true "
-                "FROM linked l JOIN sites z ON z.id = l.site_id), "
-                "extended AS (UPDATE sessions SET last_seen_at = u.seen, "
-                "pageviews = sessions.pageviews + u.added "
-                "FROM unnest(%s::bigint[], %s::timestamptz[], %s::int[]) AS u(id, seen, added) "
-                "WHERE sessions.id = u.id) "
-                f"INSERT INTO pageviews ({pv_names}) SELECT p.site_id, COALESCE(p.session_id, ns.id), "
-                "p.visitor_id, p.ts, p.url, p.title, p.referrer, p.screen_width "
-                f"FROM {self._unnest(self._TYPES_PAGEVIEW)} AS p({pv_names}, session_n) "
-                "LEFT JOIN new_sessions ns ON ns.n = p.session_n",
-                params,
-            )
+            for site, (new, known, views) in parts.items():
+                sites = [] if site is None else [site] * len(VISIT_LINKS)
+                params = (
+                    _columns(new, len(SESSION_COLUMNS))
+                    + sites
+                    + _columns(known, 4)
+                    + _columns(views, len(PAGEVIEW_COLUMNS) + 1)
+                )
+                self.cursor.execute(_PG_FINISH["%s" if site is not None else "ns.site_id"], params)
             if commit:
                 self.connection.commit()
+
+
+def _finish_statement(site: str) -> str:
+    names = ", ".join(SESSION_COLUMNS)
+    links = ", ".join(LINK_COLUMNS)
+    pv_names = ", ".join(PAGEVIEW_COLUMNS)
+    linked = ", ".join(_pg_link(name, shared, site) for name, shared in VISIT_LINKS.items())
+    unnest = PostgresRows._unnest
+    return (
+        "WITH new_sessions AS MATERIALIZED ("
+        "SELECT nextval(pg_get_serial_sequence('sessions', 'id')) AS id, t.* "
+        f"FROM {unnest(PostgresRows._TYPES_SESSION)} WITH ORDINALITY AS t({names}, n)), "
+        f"linked AS (SELECT ns.*, {linked} FROM new_sessions ns), "
+        f"inserted AS (INSERT INTO sessions (id, {names}, {links}, {_PG_DAY_COLUMNS}, visits_linked) "
+        f"SELECT {_PG_LINKED_VALUES}, {_PG_DAYS}, true "
+        "FROM linked l JOIN sites z ON z.id = l.site_id), "
+        "extended AS (UPDATE sessions SET last_seen_at = u.seen, "
+        "pageviews = sessions.pageviews + u.added "
+        "FROM unnest(%s::bigint[], %s::timestamptz[], %s::int[], %s::int[]) AS u(id, seen, added, site_id) "
+        "WHERE sessions.id = u.id AND sessions.site_id = u.site_id) "
+        f"INSERT INTO pageviews ({pv_names}) SELECT p.site_id, COALESCE(p.session_id, ns.id), "
+        "p.visitor_id, p.ts, p.url, p.title, p.referrer, p.screen_width "
+        f"FROM {unnest(PostgresRows._TYPES_PAGEVIEW)} AS p({pv_names}, session_n) "
+        "LEFT JOIN new_sessions ns ON ns.n = p.session_n"
+    )
+
+
+# The batch's statement, whose stored sessions are those of each new session's site, or of the
+# one site given as a parameter.
+_PG_FINISH = {site: _finish_statement(site) for site in ("ns.site_id", "%s")}
+
+
+def _by_site(sessions: list[tuple], extended: list[tuple], pageviews: list[tuple]) -> dict:
+    """A batch split by site: each site's new sessions, extended ones and page views, the page
+    views' numbers of new sessions counted within their site."""
+    parts: dict[int, tuple[list, list, list]] = {}
+    numbers = {}
+    for n, row in enumerate(sessions, 1):
+        part = parts.setdefault(row[0], ([], [], []))
+        part[0].append(row)
+        numbers[n] = len(part[0])
+    for row in extended:
+        parts.setdefault(row[3], ([], [], []))[1].append(row)
+    for row in pageviews:
+        number = row[-1]
+        part = parts.setdefault(row[0], ([], [], []))
+        part[2].append(row if number is None else (*row[:-1], numbers[number]))
+    return parts
 
 
 def _sqlite_link(shared: tuple[str, ...]) -> str:
@@ -236,7 +275,7 @@ class SqliteRows:
         if extended:
             self.cursor.executemany(
                 "UPDATE sessions SET last_seen_at = ?, pageviews = pageviews + ? WHERE id = ?",
-                [(sqlite_time(seen), added, id_) for id_, seen, added in extended],
+                [(sqlite_time(seen), added, id_) for id_, seen, added, _ in extended],
             )
         sql = f"INSERT INTO pageviews ({', '.join(PAGEVIEW_COLUMNS)}) VALUES ({', '.join('?' * 8)})"
         self.cursor.executemany(

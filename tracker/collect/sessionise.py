@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from tracker import citus
 from tracker.collect import hits as raw_hits
 from tracker.collect import rows
 from tracker.collect.hits import Hit
@@ -192,7 +193,7 @@ class _Batch:
     def __init__(self, conn: Connection, hits: list[Hit]):
         self.conn = conn
         self.hits = hits
-        self.rows = rows.for_connection(conn.connection.dbapi_connection, conn.dialect.name)
+        self.rows = rows.for_connection(conn.connection.dbapi_connection, conn.dialect.name, citus.on(conn))
 
     def run(self) -> bool:
         """Write the batch; True when the caller must still commit (the hot path commits itself)."""
@@ -300,7 +301,8 @@ class _Batch:
             )
         if pageviews or commit:
             self.rows.finish(
-                values, [(o.id, o.last_seen_at, o.added) for o in extended], pageviews, commit and not rebuild
+                values, [(o.id, o.last_seen_at, o.added, o.hits[0].site_id) for o in extended], pageviews,
+                commit and not rebuild,
             )
         return rebuild
 

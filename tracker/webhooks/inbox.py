@@ -95,14 +95,16 @@ def store(
     return row.id, row.status
 
 
-def process(session: Session, delivery_id: int, secret_key: str, force: bool = False) -> Outcome:
+def process(session: Session, delivery_id: int, secret_key: str, force: bool = False,
+            site_id: int | None = None) -> Outcome:
     """Apply one stored delivery in its own transaction; a failure is recorded on the row, never raised.
 
-    A delivery already processed is left alone unless `force` (replaying it is harmless).
+    A delivery already processed is left alone unless `force` (replaying it is harmless). Its site,
+    when the caller knows it, saves looking it up (on Citus, a look at every shard).
     """
     for attempt in range(1, PROCESS_ATTEMPTS + 1):
         try:
-            return _process_once(session, delivery_id, secret_key, force)
+            return _process_once(session, delivery_id, secret_key, force, site_id)
         except InvalidOrder as exc:
             session.rollback()
             return _record_failure(session, delivery_id, str(exc), invalid=True)
@@ -119,11 +121,15 @@ def process(session: Session, delivery_id: int, secret_key: str, force: bool = F
     raise AssertionError("unreachable")
 
 
-def _process_once(session: Session, delivery_id: int, secret_key: str, force: bool) -> Outcome:
+def _process_once(session: Session, delivery_id: int, secret_key: str, force: bool,
+                  site_id: int | None) -> Outcome:
     begin_write(session)
+    # Its site first: the row is then locked where it lives (on Citus, one site's shard).
+    if site_id is None:
+        site_id = session.scalar(select(WebhookDelivery.site_id).where(WebhookDelivery.id == delivery_id))
     delivery = session.scalars(
         select(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id)
+        .where(WebhookDelivery.site_id == site_id, WebhookDelivery.id == delivery_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
@@ -161,7 +167,8 @@ def _process_once(session: Session, delivery_id: int, secret_key: str, force: bo
 def _record_failure(session: Session, delivery_id: int, error: str, invalid: bool = False) -> Outcome:
     try:
         begin_write(session)
-        delivery = session.get(WebhookDelivery, delivery_id, populate_existing=True)
+        delivery = session.scalars(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                                   .execution_options(populate_existing=True)).one()
         delivery.status = DeliveryStatus.FAILED
         delivery.error = error[:ERROR_LENGTH]
         delivery.attempts = (delivery.attempts or 0) + 1

@@ -76,7 +76,8 @@ def match(session: Session, site: Site, order: Order, facts: OrderFacts, secret_
         order.visitor_id = visitor_for_key(session, site.id, key, facts.created_at)
         order.match_method = "visitor"
     if order.match_method == "visitor" and order.visitor_id is not None:
-        person_id = session.scalar(select(Visitor.person_id).where(Visitor.id == order.visitor_id))
+        person_id = session.scalar(
+            select(Visitor.person_id).where(Visitor.site_id == site.id, Visitor.id == order.visitor_id))
         # The order's email and phone identify the visitor who bought: cross-device joins here.
         for kind, value_hash in (("email", order.email_hash), ("phone", order.phone_hash)):
             if value_hash:

@@ -86,7 +86,7 @@ def receive(provider: str, site_ref: str):
 
     # Stored and committed: from here on the store gets a 2xx whatever happens to processing.
     try:
-        outcome = process(session, delivery_id, current_app.config["TRACKER"].secret_key)
+        outcome = process(session, delivery_id, current_app.config["TRACKER"].secret_key, site_id=site.id)
     except SQLAlchemyError as exc:
         session.rollback()
         log.warning("webhook delivery %s stored, processing deferred: %s", delivery_id, exc)

@@ -1,7 +1,10 @@
-"""report_first_sales: each new customer"s first sale per day and credited touch key, for cohorts
+"""report_first_sales and report_sales, for the cohorts report
 
-Revision ID: 0012
-Revises: 0011
+report_first_sales: each new customer's first sale per day and credited touch key;
+report_sales: each counted order with its customer and net revenue.
+
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-04
 """
 
@@ -12,15 +15,22 @@ from alembic import op
 
 import tracker.db
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _primary_key(table: str) -> sa.PrimaryKeyConstraint:
+    """(id, site_id) on PostgreSQL, as for every per-site table since 0012 (Citus asks it); id
+    alone on SQLite, its row id."""
+    columns = ["id", "site_id"] if op.get_bind().dialect.name == "postgresql" else ["id"]
+    return sa.PrimaryKeyConstraint(*columns, name=op.f(f"pk_{table}"))
+
+
 def upgrade() -> None:
     op.create_table("report_first_sales",
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
     sa.Column("site_id", sa.Integer(), nullable=False),
     sa.Column("day", sa.Date(), nullable=False),
     sa.Column("order_id", sa.BigInteger(), nullable=False),
@@ -49,14 +59,15 @@ def upgrade() -> None:
 
     op.create_table(
         "report_sales",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True,
+                  nullable=False),
         sa.Column("site_id", sa.Integer(), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("order_id", sa.BigInteger(), nullable=False),
         sa.Column("customer", sa.BigInteger(), nullable=False),
         sa.Column("created_at", tracker.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("net_minor", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_report_sales")),
+        _primary_key("report_sales"),
     )
     op.create_index(op.f("ix_report_sales_site_id_day"), "report_sales", ["site_id", "day"])
 

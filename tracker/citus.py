@@ -1,0 +1,103 @@
+"""Citus (distributed PostgreSQL): which tables are spread over the workers and how.
+
+A database runs on Citus when the `citus` extension is installed in it. Every per-site table (one
+with a `site_id` column) is then a distributed table, sharded by `site_id` and co-located with the
+others, so a site's visitors, sessions, page views, orders and rollups share one shard and every
+report of one site runs on one worker. The shared tables (sites, users, tokens, their grants and
+the login throttle) are reference tables: a copy on every node, joinable with any shard.
+
+Citus asks that a distributed table's primary key and unique constraints include `site_id` (on
+PostgreSQL the per-site tables' primary keys are `(id, site_id)`, revision 0012) and that foreign
+keys between distributed tables include it too: per-site tables refer only to `sites`, and the code
+deletes a person's or a visit's rows itself.
+
+`tracker db upgrade` (and `alembic upgrade`) places every table not placed yet once the database
+has revision 0012, which made them distributable (`distribute`, from migrations/env.py): after that
+revision, after any later one that creates a table, and when a database upgraded on plain
+PostgreSQL moves onto Citus. Revision 0012's downgrade brings them back to the coordinator
+(`undistribute`).
+"""
+
+from __future__ import annotations
+
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, Engine
+
+DISTRIBUTION_COLUMN = "site_id"
+# Shared by every site: reference tables on Citus (a full copy on each node).
+SHARED_TABLES = frozenset({"sites", "users", "user_sites", "api_tokens", "api_token_sites", "login_attempts"})
+# Alembic's own bookkeeping stays a plain table on the coordinator.
+LOCAL_TABLES = frozenset({"alembic_version"})
+
+
+def installed(connection: Connection) -> bool:
+    """Does this database run on Citus (the extension is installed in it)?"""
+    if connection.dialect.name != "postgresql":
+        return False
+    return connection.scalar(text("SELECT count(*) FROM pg_extension WHERE extname = 'citus'")) > 0
+
+
+_ENGINES: WeakKeyDictionary[Engine, bool] = WeakKeyDictionary()
+
+
+def on(connection: Connection) -> bool:
+    """`installed`, asked once per engine."""
+    engine = connection.engine
+    if engine not in _ENGINES:
+        _ENGINES[engine] = installed(connection)
+    return _ENGINES[engine]
+
+
+def placement(connection: Connection) -> dict[str, str]:
+    """The Citus tables of the current schema: name → 'distributed' or 'reference'."""
+    rows = connection.execute(text(
+        "SELECT c.relname, p.partmethod FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid "
+        "WHERE c.relnamespace = current_schema()::regnamespace"))
+    return {name: "reference" if method == "n" else "distributed" for name, method in rows}
+
+
+def distribute(connection: Connection) -> list[str]:
+    """Make every table not yet placed a reference table (shared) or a distributed one (per site,
+    co-located); does nothing off Citus. Returns the tables placed now."""
+    if not installed(connection):
+        return []
+    inspector = inspect(connection)
+    placed = placement(connection)
+    tables = [t for t in inspector.get_table_names() if t not in placed and t not in LOCAL_TABLES]
+    per_site = {t for t in tables if t not in SHARED_TABLES
+                and any(c["name"] == DISTRIBUTION_COLUMN for c in inspector.get_columns(t))}
+    # Reference tables first (distributed ones refer to them), each after the tables it refers to.
+    refers = {t: {fk["referred_table"] for fk in inspector.get_foreign_keys(t)} - {t} for t in tables}
+    pending = sorted(t for t in tables if t not in per_site)
+    done: list[str] = []
+    while pending:
+        ready = [t for t in pending if refers[t] <= set(placed)] or pending[:1]
+        for table in ready:
+            connection.execute(text("SELECT create_reference_table(:t)"), {"t": table})
+            placed[table] = "reference"
+            pending.remove(table)
+            done.append(table)
+    group = next((t for t, kind in sorted(placed.items()) if kind == "distributed"), None)
+    for table in sorted(per_site):
+        connection.execute(
+            text("SELECT create_distributed_table(:t, :column, colocate_with => :group)"),
+            {"t": table, "column": DISTRIBUTION_COLUMN, "group": group or "default"},
+        )
+        group = group or table
+        done.append(table)
+    return done
+
+
+def undistribute(connection: Connection) -> None:
+    """Bring every Citus table of the schema back to the coordinator as a plain table."""
+    if not installed(connection):
+        return
+    placed = placement(connection)
+    # Several tables in one transaction: one connection per worker, not one per shard.
+    connection.execute(text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"))
+    for table in sorted(placed, key=lambda t: placed[t] != "distributed"):
+        if table in placement(connection):  # cascading through foreign keys may have done it
+            connection.execute(text("SELECT undistribute_table(:t, cascade_via_foreign_keys => true)"),
+                               {"t": table})
