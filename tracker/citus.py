@@ -90,13 +90,20 @@ def distribute(connection: Connection) -> list[str]:
     return done
 
 
+def sequential(connection: Connection) -> None:
+    """For the rest of the transaction, one connection per worker rather than one per shard: what
+    Citus asks of a transaction that changes several distributed tables (say, dropping them) and
+    then touches them again. Does nothing off Citus."""
+    if installed(connection):
+        connection.execute(text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"))
+
+
 def undistribute(connection: Connection) -> None:
     """Bring every Citus table of the schema back to the coordinator as a plain table."""
     if not installed(connection):
         return
     placed = placement(connection)
-    # Several tables in one transaction: one connection per worker, not one per shard.
-    connection.execute(text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"))
+    sequential(connection)
     for table in sorted(placed, key=lambda t: placed[t] != "distributed"):
         if table in placement(connection):  # cascading through foreign keys may have done it
             connection.execute(text("SELECT undistribute_table(:t, cascade_via_foreign_keys => true)"),

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import tracker.db
+from tracker import citus
 
 revision: str = "0013"
 down_revision: str | None = "0012"
@@ -29,33 +30,34 @@ def _primary_key(table: str) -> sa.PrimaryKeyConstraint:
 
 
 def upgrade() -> None:
-    op.create_table("report_first_sales",
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
-    sa.Column("site_id", sa.Integer(), nullable=False),
-    sa.Column("day", sa.Date(), nullable=False),
-    sa.Column("order_id", sa.BigInteger(), nullable=False),
-    sa.Column("units_last_click", sa.BigInteger(), nullable=False),
-    sa.Column("revenue_last_click", sa.BigInteger(), nullable=False),
-    sa.Column("units_last_non_direct", sa.BigInteger(), nullable=False),
-    sa.Column("revenue_last_non_direct", sa.BigInteger(), nullable=False),
-    sa.Column("units_first_click", sa.BigInteger(), nullable=False),
-    sa.Column("revenue_first_click", sa.BigInteger(), nullable=False),
-    sa.Column("units_linear", sa.BigInteger(), nullable=False),
-    sa.Column("revenue_linear", sa.BigInteger(), nullable=False),
-    sa.Column("units_position_based", sa.BigInteger(), nullable=False),
-    sa.Column("revenue_position_based", sa.BigInteger(), nullable=False),
-    sa.Column("units_time_decay", sa.BigInteger(), nullable=False),
-    sa.Column("revenue_time_decay", sa.BigInteger(), nullable=False),
-    sa.Column("channel", sa.String(length=32), nullable=False),
-    sa.Column("source", sa.String(length=255), nullable=False),
-    sa.Column("medium", sa.String(length=255), nullable=False),
-    sa.Column("campaign", sa.String(length=255), nullable=False),
-    sa.Column("content", sa.String(length=255), nullable=False),
-    sa.Column("term", sa.String(length=255), nullable=False),
-    sa.PrimaryKeyConstraint("id", name=op.f("pk_report_first_sales"))
+    op.create_table(
+        "report_first_sales",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True,
+                  nullable=False),
+        sa.Column("site_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("order_id", sa.BigInteger(), nullable=False),
+        sa.Column("units_last_click", sa.BigInteger(), nullable=False),
+        sa.Column("revenue_last_click", sa.BigInteger(), nullable=False),
+        sa.Column("units_last_non_direct", sa.BigInteger(), nullable=False),
+        sa.Column("revenue_last_non_direct", sa.BigInteger(), nullable=False),
+        sa.Column("units_first_click", sa.BigInteger(), nullable=False),
+        sa.Column("revenue_first_click", sa.BigInteger(), nullable=False),
+        sa.Column("units_linear", sa.BigInteger(), nullable=False),
+        sa.Column("revenue_linear", sa.BigInteger(), nullable=False),
+        sa.Column("units_position_based", sa.BigInteger(), nullable=False),
+        sa.Column("revenue_position_based", sa.BigInteger(), nullable=False),
+        sa.Column("units_time_decay", sa.BigInteger(), nullable=False),
+        sa.Column("revenue_time_decay", sa.BigInteger(), nullable=False),
+        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("source", sa.String(length=255), nullable=False),
+        sa.Column("medium", sa.String(length=255), nullable=False),
+        sa.Column("campaign", sa.String(length=255), nullable=False),
+        sa.Column("content", sa.String(length=255), nullable=False),
+        sa.Column("term", sa.String(length=255), nullable=False),
+        _primary_key("report_first_sales"),
     )
     op.create_index(op.f("ix_report_first_sales_site_id_day"), "report_first_sales", ["site_id", "day"])
-
 
     op.create_table(
         "report_sales",
@@ -73,6 +75,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    citus.sequential(op.get_bind())  # the earlier revisions' downgrades change more tables after these
     op.drop_index(op.f("ix_report_sales_site_id_day"), table_name="report_sales")
     op.drop_table("report_sales")
     op.drop_index(op.f("ix_report_first_sales_site_id_day"), table_name="report_first_sales")
