@@ -57,13 +57,14 @@ def top_channels(rows: list[dict], limit: int = TOP_CHANNELS) -> list[dict]:
 
 
 # The morning email's alerts, shown on top of the page too; worked out at most every few minutes
-# per site and process (the spelling check reads a year of visits).
+# per site and process (the spelling check reads a year of visits). Keyed by the site's public id,
+# which no other site ever gets (a number may come back once a site is deleted).
 ALERTS_TTL = 600.0
-_alerts_cache: dict[tuple[int, date], tuple[float, list[str]]] = {}
+_alerts_cache: dict[tuple[str, date], tuple[float, list[str]]] = {}
 
 
 def _alerts(db, site, yesterday: date, day_rows: list[dict]) -> list[str]:
-    key = (site.id, yesterday)
+    key = (site.public_id, yesterday)
     cached = _alerts_cache.get(key)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
