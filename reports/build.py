@@ -68,9 +68,11 @@ def build_site(
         sessions_mark = session.scalar(
             select(func.coalesce(func.max(TrackedSession.id), 0)).where(TrackedSession.site_id == site.id))
         start, end = range_bounds(chunk_start, chunk_end, tz)
-        # On PostgreSQL the traffic rollups run on a second connection meanwhile: the server
-        # counts sessions and visitors while this process splits credit.
-        alongside = _traffic_alongside(session, site.id, chunk_start, chunk_end)
+        # On PostgreSQL the traffic rollups and the orders' customers (for the cohorts) are written
+        # on connections of their own meanwhile: the server counts sessions and visitors and looks
+        # up each order's person while this process splits credit.
+        traffic_done = _alongside(session, site.id, traffic.build_traffic, chunk_start, chunk_end)
+        sales_done = _alongside(session, site.id, _write_sales, chunk_start, chunk_end)
         session.execute(
             delete(ReportRollup).where(
                 ReportRollup.site_id == site.id, ReportRollup.lookback == ROLLUP_LOOKBACK,
@@ -80,11 +82,18 @@ def build_site(
         orders = credit.orders_to_split(session, site, start, end, ROLLUP_LOOKBACK)
         rollup_rows, first_sales = _split(site.id, orders)
         bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, rollup_rows)
-        _write_sales(session, site, chunk_start, chunk_end, start, end, first_sales)
-        if alongside is None:
+        session.execute(delete(ReportFirstSale).where(ReportFirstSale.site_id == site.id,
+                                                      ReportFirstSale.day >= chunk_start,
+                                                      ReportFirstSale.day <= chunk_end))
+        bulk_insert(session, ReportFirstSale.__table__.name, FIRST_SALE_FIELDS, first_sales)
+        # Written alongside, they are committed; the days count as built only with this chunk's commit.
+        if traffic_done is None:
             traffic.build_traffic(session, site, chunk_start, chunk_end)
-        else:  # committed; the days count as built only with this chunk's commit
-            alongside.result()
+        if sales_done is None:
+            _write_sales(session, site, chunk_start, chunk_end)
+        for done in (traffic_done, sales_done):
+            if done is not None:
+                done.result()
         session.execute(
             delete(ReportBuild).where(
                 ReportBuild.site_id == site.id, ReportBuild.lookback == ROLLUP_LOOKBACK,
@@ -105,34 +114,34 @@ def build_site(
     return written
 
 
-def _write_sales(session: Session, site: Site, first: date, last: date, start, end,
-                 first_sales: list[tuple]) -> None:
-    """What the cohorts report reads of the days first..last: the first sales and their credit,
-    and every counted order with its customer (reports.cohorts)."""
-    for table in (ReportFirstSale, ReportSale):
-        session.execute(delete(table).where(table.site_id == site.id, table.day >= first, table.day <= last))
-    bulk_insert(session, ReportFirstSale.__table__.name, FIRST_SALE_FIELDS, first_sales)
+def _write_sales(session: Session, site: Site, first: date, last: date) -> None:
+    """Every counted order of the days first..last with its customer and net revenue, as the
+    cohorts report follows customers (report_sales, reports.cohorts.customer_orders)."""
+    session.execute(delete(ReportSale).where(ReportSale.site_id == site.id, ReportSale.day >= first,
+                                             ReportSale.day <= last))
     tz = ZoneInfo(site.timezone)
+    start, end = range_bounds(first, last, tz)
     bulk_insert(session, ReportSale.__table__.name, SALE_FIELDS, [
         (site.id, local_day(created_at, tz), oid, customer, created_at, net)
         for oid, created_at, _at, customer, net in cohorts.customer_orders(session, site.id, start, end)
     ])
 
 
-def _traffic_alongside(session: Session, site_id: int, first: date, last: date) -> Future | None:
-    """Build the traffic rollups in a thread with its own session and commit them (PostgreSQL only;
-    SQLite has a single writer, so the caller builds them in line)."""
+def _alongside(session: Session, site_id: int, work: Callable[..., None], first: date, last: date
+               ) -> Future | None:
+    """Run `work(session, site, first, last)` in a thread with its own session and commit it
+    (PostgreSQL only; SQLite has a single writer, so the caller does the work in line)."""
     engine = session.get_bind()
     if engine.dialect.name != "postgresql":
         return None
 
-    def work() -> None:
+    def run() -> None:
         with Session(engine) as other:
-            traffic.build_traffic(other, other.get(Site, site_id), first, last)
+            work(other, other.get(Site, site_id), first, last)
             other.commit()
 
     pool = ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(work)
+    future = pool.submit(run)
     pool.shutdown(wait=False)  # the thread ends with its work; the caller waits on the future
     return future
 
