@@ -139,8 +139,8 @@ def report_ranges(first: date, last: date) -> list[tuple[str, date, date, str]]:
     return requests
 
 
-def report_latency(env: dict[str, str], first: date, last: date) -> dict[str, float]:
-    """Median latency of GET /api/reports/roi per window length, over varied ranges and models."""
+def api_client(env: dict[str, str]):
+    """The app on `env` as a test client, and the headers of a new API token for it."""
     from tracker.app import create_app
     from tracker.credentials import hash_token, new_token
     from tracker.db import session_factory
@@ -149,10 +149,14 @@ def report_latency(env: dict[str, str], first: date, last: date) -> dict[str, fl
     app = create_app(env)
     token = new_token()
     with session_factory(app)() as session:
-        session.add(ApiToken(name="bench", token_hash=hash_token(token), prefix=token[:8]))
+        session.add(ApiToken(name=f"bench-{token[:8]}", token_hash=hash_token(token), prefix=token[:8]))
         session.commit()
-    client = app.test_client()
-    headers = {"Authorization": f"Bearer {token}"}
+    return app.test_client(), {"Authorization": f"Bearer {token}"}
+
+
+def report_latency(env: dict[str, str], first: date, last: date) -> dict[str, float]:
+    """Median latency of GET /api/reports/roi per window length, over varied ranges and models."""
+    client, headers = api_client(env)
     client.get(f"/api/reports/roi?site=demo.example&from={first}&to={last}", headers=headers)  # warm up
     timings: dict[str, list[float]] = {}
     for label, date_from, date_to, model in report_ranges(first, last):

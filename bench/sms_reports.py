@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from report import TRACKER, fresh_database, run, settle
+from report import TRACKER, api_client, fresh_database, run, settle
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("last_click", "linear", "first_click", "time_decay", "position_based", "last_non_direct")
@@ -31,18 +31,7 @@ BY = ("source,medium,campaign", "channel", "source", "channel,source,medium,camp
 
 def latency(env: dict[str, str], paths: list[str]) -> tuple[float, list[float]]:
     """Median seconds of GET `paths` in turn through the app (one warm-up first), and every timing."""
-    from tracker.app import create_app
-    from tracker.credentials import hash_token, new_token
-    from tracker.db import session_factory
-    from tracker.models import ApiToken
-
-    app = create_app(env)
-    token = new_token()
-    with session_factory(app)() as session:
-        session.add(ApiToken(name="bench", token_hash=hash_token(token), prefix=token[:8]))
-        session.commit()
-    client = app.test_client()
-    headers = {"Authorization": f"Bearer {token}"}
+    client, headers = api_client(env)
     assert client.get(paths[-1], headers=headers).status_code == 200
     timings = []
     for path in paths:

@@ -88,3 +88,15 @@ class World:
 @pytest.fixture
 def world(session, site) -> World:
     return World(session, site)
+
+
+@pytest.fixture
+def token(session) -> dict[str, str]:
+    """The headers of a new API token that sees every site."""
+    from tracker.credentials import hash_token, new_token
+    from tracker.models import ApiToken
+
+    value = new_token()
+    session.add(ApiToken(name="ci", token_hash=hash_token(value), prefix=value[:8]))
+    session.commit()
+    return {"Authorization": f"Bearer {value}"}

@@ -24,10 +24,10 @@ from reports.build import build_site
 from reports.cohorts import cohorts_report, parse_horizons
 from reports.roi import parse_report_query
 from tests.pages.conftest import EMAIL, PASSWORD, log_in
-from tracker.credentials import hash_password, hash_token, new_token
+from tracker.credentials import hash_password
 from tracker.days import site_today
 from tracker.errors import ReportQueryError
-from tracker.models import ApiToken, Order, Role, User
+from tracker.models import Order, Role, User
 
 HORIZONS = "30,60,90,180,365"
 
@@ -69,14 +69,6 @@ def history(world):
     w.commit()
     first = base.astimezone(ZoneInfo(w.site.timezone)).date()
     return {"from": first.isoformat(), "to": (first + timedelta(days=9)).isoformat()}
-
-
-@pytest.fixture
-def bearer(session):
-    value = new_token()
-    session.add(ApiToken(name="ci", token_hash=hash_token(value), prefix=value[:8]))
-    session.commit()
-    return {"Authorization": f"Bearer {value}"}
 
 
 @pytest.fixture
@@ -144,7 +136,7 @@ def test_built_days_answer_exactly_as_the_raw_tables(session, site, history):
     assert rows["attentive"] == ("1.00", "100.00", "150.00", "170.00", "170.00", "170.00", None)
 
 
-def test_a_horizon_not_yet_over_is_empty_and_says_when_it_fills(client, site, world, bearer):
+def test_a_horizon_not_yet_over_is_empty_and_says_when_it_fills(client, site, world, token):
     v = world.visitor()
     at = datetime.now(UTC) - timedelta(days=40)
     world.visit(v, at.strftime("%Y-%m-%d %H:%M"), "attentive", "sms", "welcome")
@@ -152,7 +144,7 @@ def test_a_horizon_not_yet_over_is_empty_and_says_when_it_fills(client, site, wo
     world.commit()
     # Without dates: the 90 days of first sales that end 31 days ago.
     report = client.get("/api/reports/cohorts", query_string={"site": site.public_id, "horizons": "7,30,60"},
-                        headers=bearer).get_json()
+                        headers=token).get_json()
     (row,) = report["rows"]
     assert row["revenue_per_customer"] == {"7": "25.00", "30": "25.00", "60": None}
     last = datetime.fromisoformat(report["to"]).date()
@@ -161,10 +153,10 @@ def test_a_horizon_not_yet_over_is_empty_and_says_when_it_fills(client, site, wo
     assert (last - datetime.fromisoformat(report["from"]).date()).days == 89
 
 
-def test_bad_horizons_say_what_to_send(client, site, bearer):
+def test_bad_horizons_say_what_to_send(client, site, token):
     for raw in ("0", "30,abc", "9999", ",".join(str(n) for n in range(1, 11))):
         response = client.get("/api/reports/cohorts", query_string={"site": site.public_id, "horizons": raw},
-                              headers=bearer)
+                              headers=token)
         assert response.status_code == 400
         assert "'horizons'" in response.get_json()["error"]
     with pytest.raises(ReportQueryError):
@@ -172,10 +164,10 @@ def test_bad_horizons_say_what_to_send(client, site, bearer):
     assert parse_horizons(" 90, 30,30 ") == (30, 90)
 
 
-def test_the_api_page_and_csv_agree(marketer, site, history, bearer):
+def test_the_api_page_and_csv_agree(marketer, site, history, token):
     client = marketer
     query = {"site": site.public_id, **history, "by": "source", "horizons": HORIZONS}
-    body = client.get("/api/reports/cohorts", query_string=query, headers=bearer).get_json()
+    body = client.get("/api/reports/cohorts", query_string=query, headers=token).get_json()
     assert body["totals"]["customers"] == "3.00"
     page = client.get("/reports/cohorts", query_string=query)
     assert page.status_code == 200
