@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from reports import cohorts, credit, links, traffic
+from reports import credit, links, traffic
 from reports.attribution import CREDIT_WIDTH, ORDER_SCALE, SPLIT_MODELS, add_credit
 from reports.bulk import bulk_insert
 from reports.credit import UNATTRIBUTED_KEY
 from reports.models import ReportBuild, ReportFirstSale, ReportRollup, ReportSale
 from reports.rollups import ROLLUP_LOOKBACK, coverage
-from tracker.days import days_between, local_day, range_bounds, runs
+from tracker.days import days_between, range_bounds, runs
 from tracker.db import begin_write, utcnow
 from tracker.models import Site, TrackedSession
 from tracker.touch import DIMENSIONS
@@ -68,11 +68,9 @@ def build_site(
         sessions_mark = session.scalar(
             select(func.coalesce(func.max(TrackedSession.id), 0)).where(TrackedSession.site_id == site.id))
         start, end = range_bounds(chunk_start, chunk_end, tz)
-        # On PostgreSQL the traffic rollups and the orders' customers (for the cohorts) are written
-        # on connections of their own meanwhile: the server counts sessions and visitors and looks
-        # up each order's person while this process splits credit.
+        # On PostgreSQL the traffic rollups are written on a connection of their own meanwhile: the
+        # server counts sessions and visitors while this process splits credit.
         traffic_done = _alongside(session, site.id, traffic.build_traffic, chunk_start, chunk_end)
-        sales_done = _alongside(session, site.id, _write_sales, chunk_start, chunk_end)
         session.execute(
             delete(ReportRollup).where(
                 ReportRollup.site_id == site.id, ReportRollup.lookback == ROLLUP_LOOKBACK,
@@ -80,20 +78,17 @@ def build_site(
             )
         )
         orders = credit.orders_to_split(session, site, start, end, ROLLUP_LOOKBACK)
-        rollup_rows, first_sales = _split(site.id, orders)
+        rollup_rows, first_sales, sales = _split(site.id, orders)
         bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, rollup_rows)
-        session.execute(delete(ReportFirstSale).where(ReportFirstSale.site_id == site.id,
-                                                      ReportFirstSale.day >= chunk_start,
-                                                      ReportFirstSale.day <= chunk_end))
-        bulk_insert(session, ReportFirstSale.__table__.name, FIRST_SALE_FIELDS, first_sales)
-        # Written alongside, they are committed; the days count as built only with this chunk's commit.
+        for table, fields, rows in ((ReportFirstSale, FIRST_SALE_FIELDS, first_sales),
+                                    (ReportSale, SALE_FIELDS, sales)):
+            session.execute(delete(table).where(table.site_id == site.id, table.day >= chunk_start,
+                                                table.day <= chunk_end))
+            bulk_insert(session, table.__table__.name, fields, rows)
         if traffic_done is None:
             traffic.build_traffic(session, site, chunk_start, chunk_end)
-        if sales_done is None:
-            _write_sales(session, site, chunk_start, chunk_end)
-        for done in (traffic_done, sales_done):
-            if done is not None:
-                done.result()
+        else:  # committed; the days count as built only with this chunk's commit
+            traffic_done.result()
         session.execute(
             delete(ReportBuild).where(
                 ReportBuild.site_id == site.id, ReportBuild.lookback == ROLLUP_LOOKBACK,
@@ -112,19 +107,6 @@ def build_site(
                 on_day(day)
         chunk_start = chunk_end + timedelta(days=1)
     return written
-
-
-def _write_sales(session: Session, site: Site, first: date, last: date) -> None:
-    """Every counted order of the days first..last with its customer and net revenue, as the
-    cohorts report follows customers (report_sales, reports.cohorts.customer_orders)."""
-    session.execute(delete(ReportSale).where(ReportSale.site_id == site.id, ReportSale.day >= first,
-                                             ReportSale.day <= last))
-    tz = ZoneInfo(site.timezone)
-    start, end = range_bounds(first, last, tz)
-    bulk_insert(session, ReportSale.__table__.name, SALE_FIELDS, [
-        (site.id, local_day(created_at, tz), oid, customer, created_at, net)
-        for oid, created_at, _at, customer, net in cohorts.customer_orders(session, site.id, start, end)
-    ])
 
 
 def _alongside(session: Session, site_id: int, work: Callable[..., None], first: date, last: date
@@ -146,9 +128,10 @@ def _alongside(session: Session, site_id: int, work: Callable[..., None], first:
     return future
 
 
-def _split(site_id: int, orders: Iterable[credit.PlainOrder]) -> tuple[list[tuple], list[tuple]]:
-    """Credit of every split model per (local day, touch key), as rows for report_rollups; and the
-    first sales among the orders with each key's share of them, as rows for report_first_sales.
+def _split(site_id: int, orders: Iterable[credit.PlainOrder]) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """Credit of every split model per (local day, touch key), as rows for report_rollups; the
+    first sales among the orders with each key's share of them, as rows for report_first_sales;
+    and every order with its customer and net revenue, as rows for report_sales (the cohorts).
 
     Tens of thousands of orders a night pass through here: an order whose touches all share one
     key (most of them) gives it everything under every model, summed once and copied to each
@@ -158,9 +141,10 @@ def _split(site_id: int, orders: Iterable[credit.PlainOrder]) -> tuple[list[tupl
     cells: dict[tuple, list[int]] = {}
     scale = ORDER_SCALE
     models = len(SPLIT_MODELS)
-    first_sales = []
+    first_sales, sales = [], []
 
-    for order_id, day, net_minor, new, touches in orders:
+    for order_id, day, net_minor, new, touches, customer, at in orders:
+        sales.append((site_id, day, order_id, customer, at, net_minor))
         n = len(touches)
         first_key = touches[0][2] if n else UNATTRIBUTED_KEY
         if n <= 1 or all(t[2] == first_key for t in touches):  # one key takes it all
@@ -201,7 +185,8 @@ def _split(site_id: int, orders: Iterable[credit.PlainOrder]) -> tuple[list[tupl
             row[at] += total[0]
             row[at + 1] += total[1]
             row[at + 2] += total[2]
-    return [(site_id, day, ROLLUP_LOOKBACK, *key, *row) for (day, key), row in cells.items()], first_sales
+    rollups = [(site_id, day, ROLLUP_LOOKBACK, *key, *row) for (day, key), row in cells.items()]
+    return rollups, first_sales, sales
 
 
 def refresh_site(session: Session, site: Site, on_day: Callable[[date], None] | None = None) -> int:

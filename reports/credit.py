@@ -20,7 +20,16 @@ from reports.attribution import ORDER_SCALE, AttributionModel, TimedTouch, age_s
 from tracker import citus
 from tracker.days import local_day
 from tracker.models import Order, Refund, Site, TrackedSession, Visitor
-from tracker.sales import COUNTED_STATUSES, counted_sql, customer_key, customer_sql, net_minor, net_sql
+from tracker.sales import (
+    COUNTED_STATUSES,
+    counted_sql,
+    customer_id,
+    customer_id_sql,
+    customer_key,
+    customer_sql,
+    net_minor,
+    net_sql,
+)
 from tracker.touch import DIMENSIONS, DIRECT, touch_from
 
 UNATTRIBUTED = "(unattributed)"
@@ -49,6 +58,7 @@ class CreditedOrder:
     net_minor: int
     is_new: bool
     touches: list[tuple[TimedTouch, Key]]  # in time order; empty means unattributed
+    customer: int = 0  # tracker.sales.customer_id
 
 
 # How a report names the row of a share of credit: (order, its touch or None, six-dimension key) -> key.
@@ -97,11 +107,12 @@ def credited_orders(
     ).all()
     orders: dict[int, CreditedOrder] = {}
     fallback: dict[int, tuple[str | None, str | None]] = {}
-    for oid, at, status, total, refunds, _person, _visitor, _vperson, landing, referrer in rows:
+    for oid, at, status, total, refunds, person, visitor, vperson, landing, referrer in rows:
         net = net_minor(status, total, refunds)
         if net <= 0:
             continue  # fully refunded: no sale left to credit
-        orders[oid] = CreditedOrder(oid, at, local_day(at, tz), net, False, [])
+        customer = customer_id(oid, person if person is not None else vperson, visitor)
+        orders[oid] = CreditedOrder(oid, at, local_day(at, tz), net, False, [], customer)
         if landing or referrer:
             fallback[oid] = (landing, referrer)
     if not orders:
@@ -196,7 +207,8 @@ def _on_site(sql: str, citus: bool) -> str:
 
 _JOINED_SQL = {on_citus: driver_style(_on_site(ORDERS_CTES + """
 SELECT c.id, c.created_at, CAST(timezone(:zone, c.created_at) AS DATE), c.net_minor, c.is_new, t.started_at,
-       t.channel, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content, t.utm_term
+       t.channel, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content, t.utm_term,
+       """ + customer_id_sql("c.id", "c.person_id", "c.visitor_id") + """
 FROM in_range c
 LEFT JOIN LATERAL (""" + ORDER_TOUCHES + """) t ON true
 ORDER BY c.created_at, c.id, t.started_at, t.id
@@ -222,24 +234,25 @@ def _credited_orders_joined(
     touches = None
     for row in cursor.stream(_JOINED_SQL[citus.on(connection)], params, size=STREAM_CHUNK):
         if order is None or order.id != row[0]:
-            order = orders[row[0]] = CreditedOrder(*row[:5], [])
+            order = orders[row[0]] = CreditedOrder(*row[:5], [], row[12])
             touches = order.touches
         if row[5] is not None:
-            key = row[6:]  # channel, source, medium, campaign, content, term
+            key = row[6:12]  # channel, source, medium, campaign, content, term
             touches.append((TimedTouch(row[5], key[1] == DIRECT), key))
     landing_fallback(session, site, orders)
     return list(orders.values())
 
 
 # An order as the nightly split sees it: (id, local day, net minor units, is a new customer's,
-# touches) with touches in time order as (age in whole seconds, is direct, six-dimension key).
-PlainOrder = tuple[int, date, int, bool, list[tuple[int, bool, Key]]]
+# touches, customer, time) with touches in time order as (age in whole seconds, is direct,
+# six-dimension key) and the customer as tracker.sales.customer_id.
+PlainOrder = tuple[int, date, int, bool, list[tuple[int, bool, Key]], int, datetime]
 
 
 def _plain(order: CreditedOrder) -> PlainOrder:
     at = order.at
     return order.id, order.day, order.net_minor, order.is_new, [
-        (age_seconds(at - touch.at), touch.direct, key) for touch, key in order.touches]
+        (age_seconds(at - touch.at), touch.direct, key) for touch, key in order.touches], order.customer, at
 
 
 # The split's own read of credited_orders() on PostgreSQL: the same orders and touches, with
@@ -248,7 +261,7 @@ _PLAIN_SQL = {on_citus: driver_style(_on_site(ORDERS_CTES + """
 SELECT c.id, CAST(timezone(:zone, c.created_at) AS DATE), c.net_minor, c.is_new,
        CAST(greatest(floor(extract(epoch FROM c.created_at - t.started_at) + 0.5), 0) AS BIGINT),
        t.utm_source = :direct, t.channel, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content,
-       t.utm_term
+       t.utm_term, """ + customer_id_sql("c.id", "c.person_id", "c.visitor_id") + """, c.created_at
 FROM in_range c
 LEFT JOIN LATERAL (""" + ORDER_TOUCHES + """) t ON true
 ORDER BY c.created_at, c.id, t.started_at, t.id
@@ -277,18 +290,14 @@ def orders_to_split(
                 yield order
             current = row[0]
             if row[6] is None:  # no touches (a session's channel is never null)
-                untouched[current] = CreditedOrder(current, None, row[1], row[2], row[3], [])
+                untouched[current] = CreditedOrder(current, row[13], row[1], row[2], row[3], [], row[12])
                 order = None
                 continue
-            order = (current, row[1], row[2], row[3], [])
-        order[4].append((row[4], row[5], row[6:]))
+            order = (current, row[1], row[2], row[3], [], row[12], row[13])
+        order[4].append((row[4], row[5], row[6:12]))
     if order is not None:
         yield order
     if untouched:
-        placed = select(Order.id, Order.created_at).where(Order.site_id == site.id,
-                                                          Order.id.in_(list(untouched)))
-        for oid, created_at in session.execute(placed):
-            untouched[oid].at = created_at
         landing_fallback(session, site, untouched)
         yield from map(_plain, untouched.values())
 

@@ -72,9 +72,18 @@ def customer_key(order_id: int, person_id: int | None, visitor_id: int | None) -
     return ("o", order_id)
 
 
+def customer_id(order_id: int, person_id: int | None, visitor_id: int | None) -> int:
+    """customer_key() as one integer: the person's, else the visitor's, else the order's id, each
+    kind kept apart by the remainder after dividing by 3 (as customer_id_sql)."""
+    if person_id is not None:
+        return 3 * person_id
+    if visitor_id is not None:
+        return 3 * visitor_id + 1
+    return 3 * order_id + 2
+
+
 def customer_id_sql(order_id: str, person_id: str, visitor_id: str) -> str:
-    """customer_key() as one SQL integer: the person's, else the visitor's, else the order's id,
-    each kind kept apart by the remainder after dividing by 3."""
+    """customer_id() as SQL."""
     return (f"CASE WHEN {person_id} IS NOT NULL THEN 3 * {person_id} "
             f"WHEN {visitor_id} IS NOT NULL THEN 3 * {visitor_id} + 1 ELSE 3 * {order_id} + 2 END")
 
