@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from reports.attribution import ORDER_SCALE, AttributionModel, TimedTouch, age_seconds, credit_parts
 from tracker import citus
 from tracker.days import local_day
+from tracker.db import without_jit
 from tracker.models import Order, Refund, Site, TrackedSession, Visitor
 from tracker.sales import (
     COUNTED_STATUSES,
@@ -222,10 +223,8 @@ def _credited_orders_joined(
     """credited_orders() on PostgreSQL: one statement, plain rows, one pass in Python."""
     params = {"site": site.id, "start": start, "end": end, "zone": site.timezone,
               "window": timedelta(days=lookback)}
+    without_jit(session)
     connection = session.connection()
-    # The planner's estimate of the per-order lookups is high enough to compile the statement
-    # (JIT), which costs more than running it.
-    connection.exec_driver_sql("SET LOCAL jit = off")
     # Rows are taken in chunks as the server produces them, so this loop runs while the server
     # is still looking up the later orders' touches (plain tuples, on the session's transaction).
     cursor = connection.connection.driver_connection.cursor()
@@ -277,8 +276,8 @@ def orders_to_split(
     if session.get_bind().dialect.name != "postgresql":
         yield from map(_plain, credited_orders(session, site, start, end, lookback))
         return
+    without_jit(session)
     connection = session.connection()
-    connection.exec_driver_sql("SET LOCAL jit = off")  # see credit._credited_orders_joined
     params = {"site": site.id, "start": start, "end": end, "zone": site.timezone,
               "window": timedelta(days=lookback), "direct": DIRECT}
     cursor = connection.connection.driver_connection.cursor()

@@ -34,7 +34,7 @@ from reports.bulk import bulk_insert
 from reports.credit import SESSION_COLUMNS, Key, scan_columns
 from reports.models import ReportSessions, ReportVisitors
 from tracker.days import range_bounds
-from tracker.db import UTCDateTime
+from tracker.db import UTCDateTime, without_jit
 from tracker.models import STARTED_DAY, VISIT_DAYS, VISIT_LINKS, Site, TrackedSession
 from tracker.touch import DIMENSIONS
 
@@ -106,8 +106,7 @@ def build_traffic(session: Session, site: Site, date_from: date, date_to: date) 
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":  # group in memory (hash) rather than sorting through temporary files
         session.execute(text(f"SET LOCAL work_mem = '{BUILD_WORK_MEM}'"))
-        # Compiling the scan's expressions (JIT) costs more than a scan of millions of rows saves.
-        session.execute(text("SET LOCAL jit = off"))
+        without_jit(session)  # compiling the scan's expressions costs more than it saves
     for r in (ReportSessions, ReportVisitors):
         session.execute(delete(r).where(r.site_id == site.id, r.day >= date_from, r.day <= date_to))
     s = TrackedSession

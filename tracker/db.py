@@ -84,9 +84,9 @@ def epoch_sql(column: str, dialect: str) -> str:
 
 
 def without_jit(session: Session) -> None:
-    """For the rest of the transaction, PostgreSQL runs statements without compiling them (JIT):
-    for a report's per-order lookups its estimate is high enough to compile, which costs more than
-    running them."""
+    """For the rest of the transaction, PostgreSQL runs statements without compiling them (JIT): for
+    per-order lookups and scans of millions of rows its estimates are high enough to compile, which
+    costs more than running them. Does nothing on SQLite."""
     if session.get_bind().dialect.name == "postgresql":
         session.connection().exec_driver_sql("SET LOCAL jit = off")
 
