@@ -20,9 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from operator import add
 
-from sqlalchemy import bindparam, literal_column, or_, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, case, func, literal, literal_column, or_, select, text
+from sqlalchemy.orm import Session, aliased
 
 from reports import credit, retention, rollups
 from reports.attribution import ORDER_SCALE, AttributionModel
@@ -30,7 +31,7 @@ from reports.credit import UNATTRIBUTED, Key
 from reports.models import ReportFirstSale, ReportSale
 from reports.roi import MAX_LIVE_SPANS, ReportQuery
 from tracker.days import days_between, local_day, range_bounds, runs
-from tracker.db import UTCDateTime, epoch_sql, utcnow, without_jit
+from tracker.db import UTCDateTime, epoch_sql, utcnow, without_jit, without_nested_loops
 from tracker.errors import ReportQueryError
 from tracker.money import exponent, format_decimal
 from tracker.sales import counted_sql, customer_id_sql, net_sql
@@ -84,15 +85,31 @@ def cohorts_report(
     now = utcnow()
     elapsed = [end + timedelta(days=h) <= now for h in horizons]
     reach = max((h for h, done in zip(horizons, elapsed, strict=True) if done), default=0)
+    # The days a horizon reaches, and one more: a day is not always 24 hours long.
+    last_day = query.date_to + timedelta(days=reach + 1)
     # One look at which days are built, as far as the horizons reach.
-    cov = rollups.coverage(session, site, query.date_from, query.date_to + timedelta(days=reach + 1))
+    cov = rollups.coverage(session, site, query.date_from, last_day)
     retention.check_answerable(session, query, cov)
-    shares = _first_sale_shares(session, query, cov)  # (first sale id, row key, units, revenue)
-    values = _customer_values(session, query, cov, {s[0] for s in shares}, horizons, elapsed)
-
     n = len(horizons)
     groups: dict[Key, _Group] = defaultdict(lambda: _Group(value=[0] * n))
     total = _Group(value=[0] * n)  # each customer once, whole
+
+    # First sales of built days: the database adds up each row's shares and values.
+    built = _built_days(query, cov)
+    if built:
+        sums = _built_sums(session, query, built, cov.clean(query.date_from, last_day), horizons, elapsed)
+        for key, units, revenue, *values in sums:
+            group = groups[key]
+            group.units, group.first_revenue, group.value = units, revenue, values
+            # A split model's shares of a first sale add up to the whole customer and first order.
+            total.units += units
+            total.first_revenue += revenue
+            total.value = list(map(add, total.value, values))
+        _add_late_sales(session, query, cov, built, last_day, horizons, elapsed, groups, total)
+
+    # First sales of the other days, split here.
+    shares = _live_shares(session, query, built)  # (first sale id, row key, units, revenue)
+    values = _customer_values(session, query, cov, {s[0] for s in shares}, horizons, elapsed)
     counted: set[int] = set()
     none_reached = [0] * n
     whole = query.model is AttributionModel.FULL_IMPACT  # every touched row has the whole order
@@ -157,15 +174,130 @@ def _per_customer(weighted_minor: int, units: int, exp: int) -> str | None:
     return str(value.quantize(Decimal(1).scaleb(-exp), rounding=ROUND_HALF_EVEN))
 
 
-def _first_sale_shares(session: Session, query: ReportQuery, cov) -> list[tuple[int, Key, int, int]]:
-    """Every first sale in the range as (order id, row key, customer units, first-order revenue)."""
+def _built_days(query: ReportQuery, cov) -> list[date]:
+    """The range's days whose first sales report_first_sales answers for: built and unchanged
+    since, when the nightly build split them as asked (default lookback, a split model)."""
+    if query.lookback != rollups.ROLLUP_LOOKBACK or query.model is AttributionModel.FULL_IMPACT:
+        return []
+    return cov.clean(query.date_from, query.date_to)
+
+
+def _on_days(column, days: list[date]) -> list:
+    """Conditions keeping `column` to `days` (ascending): their span, less the days it skips."""
+    where = [column >= days[0], column <= days[-1]]
+    kept = set(days)
+    skipped = [d for d in days_between(days[0], days[-1]) if d not in kept]
+    if skipped:
+        where.append(column.not_in(skipped))
+    return where
+
+
+def _built_sums(
+    session: Session, query: ReportQuery, days: list[date], sale_days: list[date],
+    horizons: tuple[int, ...], elapsed: list[bool],
+) -> list[tuple]:
+    """Per row of the first sales of built `days`: (*key, customer units, first-order revenue, then per
+    horizon the sum of units x the customer's net revenue by then, 0 where not elapsed), from the
+    rollup tables in one statement: each first sale's customer is followed through the orders of
+    `sale_days` (the built days the horizons reach; _add_late_sales adds the others)."""
+    fs = ReportFirstSale
+    units, revenue = getattr(fs, f"units_{query.model}"), getattr(fs, f"revenue_{query.model}")
+    site_id = query.site.id
+    firsts = (select(fs.order_id, *(getattr(fs, d) for d in query.by), units.label("units"),
+                     revenue.label("revenue"))
+              .where(fs.site_id == site_id, *_on_days(fs.day, days), or_(units != 0, revenue != 0))
+              .cte("firsts"))
+    dims = [firsts.c[d] for d in query.by]
+    sums = [func.sum(firsts.c.units), func.sum(firsts.c.revenue)]
+    done = [(i, h) for i, (h, ok) in enumerate(zip(horizons, elapsed, strict=True)) if ok]
+    source = firsts
+    if done and sale_days:
+        first, later = aliased(ReportSale, name="first_sale"), aliased(ReportSale, name="later")
+        dialect = session.get_bind().dialect.name
+        age = literal_column(f"{epoch_sql('later.created_at', dialect)} - "
+                             f"{epoch_sql('first_sale.created_at', dialect)}")
+        within = [func.sum(case((age < h * 86400, later.net_minor), else_=0)).label(f"h{i}") for i, h in done]
+        reached = (
+            select(first.order_id, *within)
+            .join(later, and_(later.site_id == first.site_id, later.customer == first.customer,
+                              later.created_at >= first.created_at))
+            # Every order of those days as if it were a first sale (reading only the first sales'
+            # is slower than the few extra sums for the repeat orders), each with the later orders
+            # of its customer within the longest horizon.
+            .where(first.site_id == site_id, *_on_days(first.day, days), age < done[-1][1] * 86400,
+                   later.net_minor > 0, *_on_days(later.day, sale_days))
+            .group_by(first.order_id)
+            .cte("reached")
+        )
+        source = firsts.outerjoin(reached, reached.c.order_id == firsts.c.order_id)
+        by_horizon = {i: func.sum(firsts.c.units * func.coalesce(reached.c[f"h{i}"], 0)) for i, _ in done}
+        sums.extend(by_horizon.get(i, literal(0)) for i in range(len(horizons)))
+    else:
+        sums.extend(literal(0) for _ in horizons)
+    statement = select(*dims, *sums).select_from(source).group_by(*dims)
+    without_jit(session)  # its estimates are high enough to compile, which costs more than it saves
+    width = len(dims)
+    with without_nested_loops(session):  # right after a build the tables may have no statistics yet
+        return [(tuple(r[:width]), *map(int, r[width:])) for r in session.connection().execute(statement)]
+
+
+def _add_late_sales(
+    session: Session, query: ReportQuery, cov, days: list[date], last_day: date,
+    horizons: tuple[int, ...], elapsed: list[bool], groups: dict[Key, _Group], total: _Group,
+) -> None:
+    """Add to the rows of the first sales of built `days` their customers' orders on the days up
+    to `last_day` that report_sales does not answer for (not built yet, or changed since): usually
+    today's few."""
+    seconds = [(i, h * 86400) for i, (h, done) in enumerate(zip(horizons, elapsed, strict=True)) if done]
+    if not seconds:
+        return
+    late = [sale for sale in _live_sales(session, query, cov, last_day) if sale[3] > 0]
+    if not late:
+        return
+    site_id = query.site.id
+    s, fs = ReportSale, ReportFirstSale
+    at = literal_column(epoch_sql(f"{s.__tablename__}.created_at", session.get_bind().dialect.name))
+    firsts = {
+        customer: (order_id, first_at)
+        for order_id, customer, first_at in session.connection().execute(
+            select(s.order_id, s.customer, at).where(
+                s.site_id == site_id, *_on_days(s.day, days),
+                s.customer.in_({sale[2] for sale in late}),
+                s.order_id.in_(select(fs.order_id).where(fs.site_id == site_id, *_on_days(fs.day, days))),
+            )
+        )
+    }
+    added: dict[int, list[int]] = {}  # first sale: its customer's late revenue within each horizon
+    for _oid, sale_at, customer, net in late:
+        first = firsts.get(customer)
+        if first is None or sale_at < first[1]:
+            continue
+        sums = added.setdefault(first[0], [0] * len(horizons))
+        for i, limit in seconds:
+            if sale_at - first[1] < limit:
+                sums[i] += net
+    if not added:
+        return
+    units, revenue = getattr(fs, f"units_{query.model}"), getattr(fs, f"revenue_{query.model}")
+    for order_id, *key, share in session.connection().execute(
+        select(fs.order_id, *(getattr(fs, d) for d in query.by), units).where(
+            fs.site_id == site_id, *_on_days(fs.day, days), fs.order_id.in_(added),
+            or_(units != 0, revenue != 0))
+    ):
+        group, sums = groups[tuple(key)], added[order_id]
+        for i, _ in seconds:
+            group.value[i] += share * sums[i]
+    for sums in added.values():
+        for i, _ in seconds:
+            total.value[i] += ORDER_SCALE * sums[i]
+
+
+def _live_shares(session: Session, query: ReportQuery, built: list[date]) -> list[tuple[int, Key, int, int]]:
+    """Every first sale on the range's days other than `built` as (order id, row key, customer
+    units, first-order revenue), split as the report asks."""
     proj = credit.project(query.by)
     shares: list[tuple[int, Key, int, int]] = []
-    live_days = set(days_between(query.date_from, query.date_to))
-    if query.lookback == rollups.ROLLUP_LOOKBACK and query.model is not AttributionModel.FULL_IMPACT:
-        clean = cov.clean(query.date_from, query.date_to)
-        shares.extend(_built_shares(session, query, clean))
-        live_days -= set(clean)
+    live_days = set(days_between(query.date_from, query.date_to)) - set(built)
     spans = runs(live_days)
     if len(spans) > MAX_LIVE_SPANS:
         spans = [(spans[0][0], spans[-1][1])]
@@ -181,21 +313,6 @@ def _first_sale_shares(session: Session, query: ReportQuery, cov) -> list[tuple[
             for _touch, key, units, revenue in credit.credit_shares(order, query.model):
                 shares.append((order.id, proj(key), units, revenue))
     return shares
-
-
-def _built_shares(session: Session, query: ReportQuery, days: list[date]) -> list[tuple[int, Key, int, int]]:
-    if not days:
-        return []
-    t = ReportFirstSale
-    units, revenue = getattr(t, f"units_{query.model}"), getattr(t, f"revenue_{query.model}")
-    where = [t.site_id == query.site.id, t.day >= days[0], t.day <= days[-1], or_(units != 0, revenue != 0)]
-    skipped = [d for d in days_between(days[0], days[-1]) if d not in set(days)]
-    if skipped:
-        where.append(t.day.not_in(skipped))
-    cols = [getattr(t, d) for d in query.by]
-    n = len(cols)
-    rows = session.connection().execute(select(t.order_id, *cols, units, revenue).where(*where)).all()
-    return [(r[0], r[1:n + 1], r[n + 1], r[n + 2]) for r in rows]  # (slices of a row are tuples)
 
 
 # A site's counted orders placed in [:start, :until) with their time (and as seconds since 1970),
@@ -231,34 +348,38 @@ def customer_orders(session: Session, site_id: int, start: datetime, until: date
     return session.connection().execute(statement, {"site": site_id, "start": start, "until": until}).all()
 
 
-def _sales(session: Session, query: ReportQuery, cov, last_day: date) -> list[Sale]:
-    """Every counted order of the days from the range's first to `last_day`: from report_sales on
-    built days that nothing changed since, from the orders themselves on the others."""
-    site = query.site
-    clean = cov.clean(query.date_from, last_day)  # the same for every lookback and model
-    streams: list[list[Sale]] = []
-    if clean:
-        t = ReportSale
-        dialect = session.get_bind().dialect.name
-        at = literal_column(epoch_sql(f"{t.__tablename__}.created_at", dialect))
-        where = [t.site_id == site.id, t.day >= clean[0], t.day <= clean[-1]]
-        skipped = [d for d in days_between(clean[0], clean[-1]) if d not in set(clean)]
-        if skipped:
-            where.append(t.day.not_in(skipped))
-        streams.append(session.connection().execute(
-            select(t.order_id, at, t.customer, t.net_minor).where(*where).order_by(t.created_at, t.order_id)
-        ).all())
-    live = set(days_between(query.date_from, last_day)) - set(clean)
+def _live_sales(session: Session, query: ReportQuery, cov, last_day: date) -> list[Sale]:
+    """Every counted order of the days from the range's first to `last_day` that report_sales does
+    not answer for (not built, or changed since), from the orders themselves, in time order."""
+    live = set(days_between(query.date_from, last_day)) - set(cov.clean(query.date_from, last_day))
     spans = runs(live)
     if len(spans) > MAX_LIVE_SPANS:  # one statement over them all beats many small ones
         spans = [(spans[0][0], spans[-1][1])]
     tz = query.tz
+    sales: list[Sale] = []
     for first, last in spans:
         start, end = range_bounds(first, last, tz)
-        rows = customer_orders(session, site.id, start, end)
-        streams.append([(oid, at, customer, net) for oid, created, at, customer, net in rows
-                        if local_day(created, tz) in live])
-    return list(heapq.merge(*streams, key=lambda sale: (sale[1], sale[0])))
+        rows = customer_orders(session, query.site.id, start, end)
+        sales.extend((oid, at, customer, net) for oid, created, at, customer, net in rows
+                     if local_day(created, tz) in live)
+    return sales
+
+
+def _sales(session: Session, query: ReportQuery, cov, last_day: date) -> list[Sale]:
+    """Every counted order of the days from the range's first to `last_day`: from report_sales on
+    built days that nothing changed since, from the orders themselves on the others."""
+    clean = cov.clean(query.date_from, last_day)  # the same for every lookback and model
+    built: list[Sale] = []
+    if clean:
+        t = ReportSale
+        at = literal_column(epoch_sql(f"{t.__tablename__}.created_at", session.get_bind().dialect.name))
+        built = session.connection().execute(
+            select(t.order_id, at, t.customer, t.net_minor).where(t.site_id == query.site.id,
+                                                                   *_on_days(t.day, clean))
+            .order_by(t.created_at, t.order_id)
+        ).all()
+    live = _live_sales(session, query, cov, last_day)
+    return list(heapq.merge(built, live, key=lambda sale: (sale[1], sale[0])))
 
 
 def _customer_values(
@@ -267,7 +388,7 @@ def _customer_values(
 ) -> Mapping[int, list[int]]:
     """For each first sale: its customer's net revenue (minor units) from every counted order placed
     within each horizon of it, the first order included (0 for a horizon not elapsed)."""
-    if not first_sales:
+    if not first_sales or not any(elapsed):
         return {}
     reach = max((h for h, done in zip(horizons, elapsed, strict=True) if done), default=0)
     # The days a horizon reaches, and one more: a day is not always 24 hours long.

@@ -65,7 +65,7 @@ class ReportFirstSale(TouchKey, Base):
     """A new customer's first sale on one local day and the touch key each split model credits it
     to (default lookback): the customer's share in 1/10000 (`units_*`) and the first order's revenue
     share in minor units (`revenue_*`). The cohorts report reads it for built days and follows each
-    customer's later orders from `orders`. A key a model gave nothing holds zeros in its columns.
+    customer's later orders in `report_sales`. A key a model gave nothing holds zeros in its columns.
     """
 
     __tablename__ = "report_first_sales"
@@ -92,7 +92,8 @@ class ReportFirstSale(TouchKey, Base):
 
 class ReportSale(Base):
     """A counted order of one local day as the cohorts report follows customers: its customer
-    (tracker.sales.customer_id_sql, resolved when the day was built) and net revenue."""
+    (tracker.sales.customer_id_sql, resolved when the day was built) and net revenue. The report
+    finds a customer's later orders through the (site, customer, time) index."""
 
     __tablename__ = "report_sales"
 
@@ -104,7 +105,7 @@ class ReportSale(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     net_minor: Mapped[int] = mapped_column(BigInteger)
 
-    __table_args__ = (Index(None, "site_id", "day"),)
+    __table_args__ = (Index(None, "site_id", "day"), Index(None, "site_id", "customer", "created_at"))
 
 
 class ReportSessions(TouchKey, Base):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -12,6 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
+from tracker import citus
 from tracker import waits as bounded_waits
 from tracker.config import Waits
 from tracker.waits import BoundedPool
@@ -87,8 +90,29 @@ def without_jit(session: Session) -> None:
     """For the rest of the transaction, PostgreSQL runs statements without compiling them (JIT): for
     per-order lookups and scans of millions of rows its estimates are high enough to compile, which
     costs more than running them. Does nothing on SQLite."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.connection().exec_driver_sql("SET LOCAL jit = off")
+    _set_local(session, "jit", "off")
+
+
+@contextmanager
+def without_nested_loops(session: Session) -> Iterator[None]:
+    """Within the block, PostgreSQL joins by hashing or merging, never by a nested loop. For
+    statements over tables a build has just rewritten, which may have no statistics yet: estimating
+    each side at a few rows, the planner would read one side again for every row of the other
+    (minutes on a large site); hashing reads each side once. Does nothing on SQLite."""
+    _set_local(session, "enable_nestloop", "off")
+    yield
+    _set_local(session, "enable_nestloop", "DEFAULT")
+
+
+def _set_local(session: Session, setting: str, value: str) -> None:
+    """SET LOCAL on PostgreSQL, passed on to the workers on Citus (which keeps SET LOCAL to the
+    coordinator unless asked)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    connection = session.connection()
+    if citus.on(connection):
+        connection.exec_driver_sql("SET LOCAL citus.propagate_set_commands = 'local'")
+    connection.exec_driver_sql(f"SET LOCAL {setting} = {value}")
 
 
 def make_engine(url: str, waits: Waits | None = None, **kwargs) -> Engine:
