@@ -104,7 +104,7 @@ def _latency(tree: Path, env: dict, first, last) -> dict[str, float]:
 
 
 def compare_report(backend: str, other: Path, args, workdir: Path) -> None:
-    url, drop = report_bench.fresh_database(backend, args.pg_url, workdir)
+    url, drop = report_bench.fresh_database(backend, args, workdir)
     trees = {"this": ROOT, "other": other}
     envs = {name: _env(tree, url, workdir) for name, tree in trees.items()}
     tracker = [sys.executable, "-m", "tracker"]
@@ -169,8 +169,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--orders", type=int, default=None, help="default: 3%% of the sessions")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--pg-url", default=os.environ.get(
-        "TRACKER_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    report_bench.database_options(parser)
     args = parser.parse_args()
     args.orders = args.sessions * 3 // 100 if args.orders is None else args.orders
     other = args.other.resolve()

@@ -56,7 +56,7 @@ def bench(backend: str, args, workdir: Path) -> None:
     from tracker.db import begin_write, make_engine
     from tracker.models import Order, Site, Visitor
 
-    url, drop = report_bench.fresh_database(backend, args.pg_url, workdir)
+    url, drop = report_bench.fresh_database(backend, args, workdir)
     env = {**os.environ, "TRACKER_DATABASE_URL": url, "TRACKER_SECRET_KEY": SECRET,
            "TRACKER_INSTANCE_PATH": str(workdir / "instance")}
     try:
@@ -111,8 +111,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--people", type=int, default=10)
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--pg-url", default=os.environ.get(
-        "TRACKER_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    report_bench.database_options(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends.split(","):

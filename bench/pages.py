@@ -1,7 +1,7 @@
 """Report page benchmark: the ROI page over 30 days with 500 campaign rows, median server time.
 
     .venv/bin/python bench/pages.py [--campaigns 500] [--sessions 30000] [--orders 3000]
-        [--requests 15] [--backends sqlite,postgresql]
+        [--requests 15] [--backends sqlite,postgresql,citus] [--pg-url URL] [--citus-url URL]
 
 For each backend: a fresh database, a site with `--campaigns` SMS, email and ad campaigns
 (sessions, matched paid orders and daily spend over 30 days), then through the Flask test
@@ -13,19 +13,17 @@ median and p90 server time of each; target < 150 ms median for the ROI page. Fig
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from report import BACKENDS, database_options, fresh_database  # this folder's bench/report.py
+from sqlalchemy import insert
 
 ROOT = Path(__file__).resolve().parent.parent
 DAYS = 30
@@ -33,22 +31,6 @@ PASSWORD = "bench password 123"
 SOURCES = (("attentive", "sms", "SMS"), ("postscript", "sms", "SMS"), ("klaviyo", "sms", "SMS"),
            ("klaviyo", "email", "Email"), ("google", "cpc", "Paid Search"),
            ("facebook", "paid_social", "Paid Social"))
-
-
-def fresh_database(backend: str, pg_url: str, workdir: Path):
-    if backend == "sqlite":
-        return f"sqlite:///{workdir / f'pages-{uuid.uuid4().hex[:8]}.db'}", lambda: None
-    name = f"tracker_bench_pages_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return make_url(pg_url).set(database=name).render_as_string(hide_password=False), drop
 
 
 def fill(app, campaigns: int, sessions: int, orders: int) -> str:
@@ -147,7 +129,7 @@ def bench(backend: str, args, workdir: Path) -> None:
     from tracker.migrate import upgrade
     from tracker.sites import require_site
 
-    url, drop = fresh_database(backend, args.pg_url, workdir)
+    url, drop = fresh_database(backend, args, workdir)
     try:
         upgrade(url)
         app = create_app({"TRACKER_DATABASE_URL": url, "TRACKER_SECRET_KEY": "bench-secret-key-0123456789",
@@ -200,9 +182,8 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=30_000)
     parser.add_argument("--orders", type=int, default=3_000)
     parser.add_argument("--requests", type=int, default=15)
-    parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--pg-url", default=os.environ.get(
-        "TRACKER_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--backends", default="sqlite,postgresql", help=f"any of {', '.join(BACKENDS)}")
+    database_options(parser)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory() as tmp:

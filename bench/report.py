@@ -1,8 +1,9 @@
 """Report benchmark: demo data at scale, the nightly build against a one-scan floor, the JSON report.
 
     .venv/bin/python bench/report.py [--sessions 1000000] [--orders 30000] [--days 60] [--seed 7]
-        [--backends sqlite,postgresql] [--trials 3]
+        [--backends sqlite,postgresql,citus] [--trials 3]
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+        [--citus-url postgresql+psycopg://postgres@127.0.0.1:9700/postgres]
 
 For each backend: a fresh database, `tracker demo` of the history up to the day before yesterday,
 VACUUM ANALYZE (what autovacuum does soon after a bulk load) and one warming floor scan; then
@@ -19,8 +20,15 @@ not built, the history as built last night), each followed by two floor scans. T
 the command `tracker reports build` (no range) is timed too: its wall time includes the
 interpreter's start and imports, also printed.
 
+The backends: `sqlite` (a file in a temporary folder), `postgresql` (a database created beside
+`--pg-url`'s) and `citus` (a database created on the whole cluster whose coordinator `--citus-url`
+names: on every node, with the extension, the workers added; `tracker db upgrade` distributes its
+tables). Each is dropped after its run; the URLs' own databases are only read. On Citus the floor
+scans every shard and merges on the coordinator, and the demo's one site lives on one shard: on one
+machine its figures show the cluster's overhead, not a speed-up.
+
 Targets: build <= 10x floor, yesterday's nightly build <= 1x floor, peak < 500 MB, demo of 1M
-sessions < 2 min on PostgreSQL, JSON report < 150 ms median.
+sessions < 2 min on PostgreSQL, JSON report < 150 ms median (on PostgreSQL and on Citus).
 """
 
 from __future__ import annotations
@@ -58,25 +66,52 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return seconds, usage.ru_maxrss / 1024, out
 
 
-def fresh_database(backend: str, pg_url: str, workdir: Path) -> tuple[str, callable]:
+# The database servers: where each run creates a database of its own, and drops it after.
+SERVERS = {  # backend: (option, environment variable, default)
+    "postgresql": ("--pg-url", "TRACKER_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+    "citus": ("--citus-url", "TRACKER_BENCH_CITUS_URL", "postgresql+psycopg://postgres@127.0.0.1:9700/postgres"),
+}
+BACKENDS = ("sqlite", *SERVERS)
+
+
+def database_options(parser: argparse.ArgumentParser) -> None:
+    """--pg-url and --citus-url (a Citus coordinator): a database on each server, only read, beside
+    which each run creates its own."""
+    for option, variable, default in SERVERS.values():
+        parser.add_argument(option, default=os.environ.get(variable, default),
+                            help=f"default: ${variable} or %(default)s")
+
+
+def fresh_database(backend: str, args, workdir: Path) -> tuple[str, callable]:
+    """A new, empty database for one run on `backend`, and the function that drops it. On Citus it is
+    a database of the whole cluster (tracker.citus.create_database: on every node, with the extension
+    and the workers), so that `tracker db upgrade` distributes its tables."""
     if backend == "sqlite":
         path = workdir / f"bench-{uuid.uuid4().hex[:8]}.db"
         return f"sqlite:///{path}", lambda: None
+    if backend not in SERVERS:
+        raise SystemExit(f"unknown backend {backend!r}: choose among {', '.join(BACKENDS)}")
+    from tracker import citus
+
+    option, variable, _ = SERVERS[backend]
+    admin = getattr(args, option[2:].replace("-", "_"))
+    engine = create_engine(admin)
+    with engine.connect() as conn:
+        on_citus = citus.installed(conn)
+    engine.dispose()
+    if on_citus != (backend == "citus"):
+        raise SystemExit(f"{option} (or ${variable}) {make_url(admin).render_as_string()} "
+                         + ("has no citus extension in its database: give a Citus coordinator "
+                            "(.ci/citus-cluster starts one)" if backend == "citus" else
+                            "is a Citus coordinator: give it as --citus-url to the citus backend"))
     name = f"tracker_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return make_url(pg_url).set(database=name).render_as_string(hide_password=False), drop
+    url = citus.create_database(admin, name)
+    return url, lambda: citus.drop_database(admin, name)
 
 
 def settle(url: str) -> None:
-    """Leave the tables as autovacuum would shortly after a bulk load (vacuumed, analysed)."""
+    """Leave the tables as autovacuum would shortly after a bulk load (vacuumed, analysed). On Citus
+    the coordinator sends the VACUUM ANALYZE on to every worker."""
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"))
@@ -84,6 +119,9 @@ def settle(url: str) -> None:
 
 
 def floor_seconds(url: str) -> float:
+    """The floor: one GROUP BY scan of every session by UTM source/medium/campaign, plus one of the
+    orders by status. On Citus the groups are counted on every shard and merged on the coordinator:
+    the cost of reading the raw tables once on that cluster, which is what the build is held to."""
     engine = create_engine(url)
     with engine.connect() as conn:
         started = perf_counter()
@@ -170,7 +208,7 @@ def report_latency(env: dict[str, str], first: date, last: date) -> dict[str, fl
 
 
 def bench(backend: str, args, workdir: Path) -> None:
-    url, drop = fresh_database(backend, args.pg_url, workdir)
+    url, drop = fresh_database(backend, args, workdir)
     env = {**os.environ, "TRACKER_DATABASE_URL": url, "TRACKER_SECRET_KEY": "bench-secret-key-0123456789",
            "TRACKER_INSTANCE_PATH": str(workdir / "instance")}
     try:
@@ -299,11 +337,10 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=30_000)
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--backends", default="sqlite,postgresql", help=f"any of {', '.join(BACKENDS)}")
     parser.add_argument("--trials", type=int, default=3,
                         help="builds timed, each followed by two floor scans")
-    parser.add_argument("--pg-url", default=os.environ.get(
-        "TRACKER_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    database_options(parser)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     print(decay_tables_figure(), flush=True)

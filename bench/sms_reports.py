@@ -1,7 +1,8 @@
 """The SMS reports at scale: claims and cohorts JSON over 90 days, and the ROI report by click date.
 
     .venv/bin/python bench/sms_reports.py [--sessions 1000000] [--orders 30000] [--days 60]
-        [--backends sqlite,postgresql] [--requests 15] [--pg-url postgresql+psycopg://...]
+        [--backends sqlite,postgresql,citus] [--requests 15] [--pg-url postgresql+psycopg://...]
+        [--citus-url postgresql+psycopg://...]
 
 For each backend: a fresh database, `tracker demo` (which fills its platforms' claims too), the
 nightly build over every day of the demo and the 30 days before it, then the median latency of
@@ -23,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from report import TRACKER, api_client, fresh_database, run, settle
+from report import BACKENDS, TRACKER, api_client, database_options, fresh_database, run, settle
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("last_click", "linear", "first_click", "time_decay", "position_based", "last_non_direct")
@@ -62,7 +63,7 @@ def requests(kind: str, last: date, count: int, days: int) -> list[str]:
 
 
 def bench(backend: str, args, workdir: Path) -> None:
-    url, drop = fresh_database(backend, args.pg_url, workdir)
+    url, drop = fresh_database(backend, args, workdir)
     env = {**os.environ, "TRACKER_DATABASE_URL": url, "TRACKER_SECRET_KEY": "bench-secret-key-0123456789",
            "TRACKER_INSTANCE_PATH": str(workdir / "instance"), "TRACKER_NIGHTLY": "0"}
     try:
@@ -97,9 +98,8 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=30_000)
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--requests", type=int, default=15)
-    parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--pg-url", default=os.environ.get(
-        "TRACKER_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--backends", default="sqlite,postgresql", help=f"any of {', '.join(BACKENDS)}")
+    database_options(parser)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory() as tmp:

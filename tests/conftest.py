@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from tracker.app import create_app
+from tracker.citus import create_database, drop_database, workers
 from tracker.db import Base
 from tracker.migrate import upgrade
 
@@ -60,40 +61,18 @@ def make_database(tmp_path_factory, citus_workers) -> Iterator:
             return f"sqlite:///{path}"
         name = f"tracker_test_{label}_{uuid.uuid4().hex[:10]}"
         created.append(name)
-        for node in [_node_url(base, None), *(_node_url(base, worker) for worker in citus_workers)]:
-            _admin(node, f'CREATE DATABASE "{name}"')
-            if citus_workers:
-                _admin(make_url(node).set(database=name), "CREATE EXTENSION citus")
-        url = make_url(_driver(base)).set(database=name)
-        if citus_workers:
-            coordinator = make_url(_driver(base))
-            # Few shards: the suite empties every table after each test.
-            _admin(url, f'ALTER DATABASE "{name}" SET citus.shard_count = 4',
-                   f"SELECT citus_set_coordinator_host('{coordinator.host}', {coordinator.port or 5432})",
-                   *(f"SELECT citus_add_node('{host}', {port})" for host, port in citus_workers))
-        return url.render_as_string(hide_password=False)
+        url = create_database(_driver(base), name)
+        if citus_workers:  # Few shards: the suite empties every table after each test.
+            engine = create_engine(url, isolation_level="AUTOCOMMIT")
+            with engine.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" SET citus.shard_count = 4'))
+            engine.dispose()
+        return url
 
     yield make
 
-    if created:
-        for node in [_node_url(base, None), *(_node_url(base, worker) for worker in citus_workers)]:
-            _admin(node, *(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in created))
-
-
-def _admin(url, *statements: str) -> None:
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for statement in statements:
-            conn.execute(text(statement))
-    admin.dispose()
-
-
-def _node_url(base: str, node: tuple[str, int] | None) -> str:
-    """The administration URL of the coordinator (None) or of one worker."""
-    url = make_url(_driver(base))
-    if node is not None:
-        url = url.set(host=node[0], port=node[1], database="postgres")
-    return url.render_as_string(hide_password=False)
+    for name in created:
+        drop_database(_driver(base), name)
 
 
 def _citus_workers(base: str) -> list[tuple[str, int]]:
@@ -101,14 +80,9 @@ def _citus_workers(base: str) -> list[tuple[str, int]]:
         return []
     engine = create_engine(_driver(base))
     with engine.connect() as conn:
-        if not conn.scalar(text("SELECT count(*) FROM pg_extension WHERE extname = 'citus'")):
-            workers = []
-        else:
-            workers = [(host, port) for host, port in conn.execute(text(
-                "SELECT nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary' AND groupid <> 0 "
-                "ORDER BY nodeid"))]
+        nodes = workers(conn)
     engine.dispose()
-    return workers
+    return nodes
 
 
 def _driver(url: str) -> str:

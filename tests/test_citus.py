@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from reports.build import build_site
 from reports.roi import ReportQuery, roi_report
 from tests.conftest import TEST_SECRET_KEY
 from tests.webhooks.conftest import ORDERS_SECRET, standard_headers
+from tracker.citus import create_database, drop_database, workers
 from tracker.cli import main
 from tracker.db import Base, make_engine
 from tracker.migrate import upgrade
@@ -124,6 +126,30 @@ def test_a_sites_build_and_reports_each_run_on_its_shard_alone(on_citus, runner,
         db.rollback()
     engine.dispose()
     assert reports[0]["totals"]["orders"] != "0.00"
+
+
+def test_a_database_created_on_the_cluster_spans_every_node_and_is_dropped_from_every_node(
+        on_citus, citus_workers):
+    admin = make_url(os.environ["TRACKER_TEST_DATABASE_URL"]).set(drivername="postgresql+psycopg")
+    name = f"tracker_test_created_{uuid.uuid4().hex[:10]}"
+    url = create_database(admin, name)
+    try:
+        upgrade(url)
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            assert workers(conn) == citus_workers
+            placed = conn.scalar(text("SELECT count(*) FROM citus_tables"))
+            nodes = conn.scalar(text("SELECT count(DISTINCT nodeport) FROM citus_shards "
+                                     "WHERE table_name = 'sessions'::regclass"))
+        engine.dispose()
+        assert placed == len(Base.metadata.tables) and nodes == len(citus_workers)
+    finally:
+        drop_database(admin, name)
+    for host, port in [(admin.host, admin.port), *citus_workers]:
+        engine = create_engine(admin.set(host=host, port=port, database="postgres"))
+        with engine.connect() as conn:
+            assert not conn.scalar(text("SELECT count(*) FROM pg_database WHERE datname = :n"), {"n": name})
+        engine.dispose()
 
 
 @pytest.fixture

@@ -16,14 +16,17 @@ has revision 0012, which made them distributable (`distribute`, from migrations/
 revision, after any later one that creates a table, and when a database upgraded on plain
 PostgreSQL moves onto Citus. Revision 0012's downgrade brings them back to the coordinator
 (`undistribute`).
+
+`create_database` makes a new database of the cluster, as docs/citus.md does by hand: on every node,
+with the extension, its workers added; `drop_database` removes it from every node.
 """
 
 from __future__ import annotations
 
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 DISTRIBUTION_COLUMN = "site_id"
 # Shared by every site: reference tables on Citus (a full copy on each node).
@@ -108,3 +111,75 @@ def undistribute(connection: Connection) -> None:
         if table in placement(connection):  # cascading through foreign keys may have done it
             connection.execute(text("SELECT undistribute_table(:t, cascade_via_foreign_keys => true)"),
                                {"t": table})
+
+
+def workers(connection: Connection) -> list[tuple[str, int]]:
+    """The cluster's primary workers (host, port), in the order they were added; empty off Citus."""
+    if not installed(connection):
+        return []
+    return [(host, port) for host, port in connection.execute(text(
+        "SELECT nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary' AND groupid <> 0 "
+        "ORDER BY nodeid"))]
+
+
+def create_database(admin_url: str | URL, name: str) -> str:
+    """Create the empty database `name` on the server of `admin_url` (a PostgreSQL URL whose database
+    is only read) and return its URL. When that database runs on Citus, so does the new one: it is
+    created on the coordinator and on every worker, with the extension in each, and the workers are
+    added to it. If a step fails, the database is dropped again from the nodes it was created on."""
+    admin = make_url(admin_url)
+    coordinator, nodes = _cluster(admin)
+    url = admin.set(database=name)
+    created: list[URL] = []
+    try:
+        for node in [admin, *_admin_urls(admin, nodes)]:
+            _execute(node, f'CREATE DATABASE "{name}"')
+            created.append(node)
+            if coordinator:
+                _execute(node.set(database=name), "CREATE EXTENSION citus")
+        if coordinator:
+            _execute(url, "SELECT citus_set_coordinator_host('{}', {})".format(*coordinator),
+                     *(f"SELECT citus_add_node('{host}', {port})" for host, port in nodes))
+    except Exception:
+        for node in created:
+            _execute(node, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        raise
+    return url.render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str | URL, name: str) -> None:
+    """Drop the database `name` from the server of `admin_url` and, on Citus, from every worker."""
+    admin = make_url(admin_url)
+    for node in [admin, *_admin_urls(admin, _cluster(admin)[1])]:
+        _execute(node, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _cluster(admin: URL) -> tuple[tuple[str, int] | None, list[tuple[str, int]]]:
+    """The coordinator's address as its workers know it (None off Citus), and the workers'."""
+    engine = create_engine(admin)
+    try:
+        with engine.connect() as conn:
+            if not installed(conn):
+                return None, []
+            found = conn.execute(text(
+                "SELECT nodename, nodeport FROM pg_dist_node WHERE groupid = 0 AND noderole = 'primary'"
+            )).first()
+            nodes = workers(conn)
+    finally:
+        engine.dispose()
+    return (tuple(found) if found else (admin.host or "localhost", admin.port or 5432)), nodes
+
+
+def _admin_urls(admin: URL, nodes: list[tuple[str, int]]) -> list[URL]:
+    """`admin`'s user and password on each node, in its database `postgres`."""
+    return [admin.set(host=host, port=port, database="postgres") for host, port in nodes]
+
+
+def _execute(url: URL, *statements: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        engine.dispose()
