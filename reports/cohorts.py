@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -40,6 +40,8 @@ DEFAULT_HORIZONS = (30, 60, 90, 180)
 DEFAULT_DAYS = 90
 MAX_HORIZON = 3 * 366
 MAX_HORIZONS = 8
+# Values per `IN (...)`, well under SQLite's and PostgreSQL's limits on a statement's parameters.
+IN_CHUNK = 2_000
 
 
 def default_range(args: Mapping[str, str], today: date) -> dict[str, str]:
@@ -257,14 +259,13 @@ def _add_late_sales(
     site_id = query.site.id
     s, fs = ReportSale, ReportFirstSale
     at = literal_column(epoch_sql(f"{s.__tablename__}.created_at", session.get_bind().dialect.name))
+    built_firsts = select(fs.order_id).where(fs.site_id == site_id, *_on_days(fs.day, days))
     firsts = {
         customer: (order_id, first_at)
+        for chunk in _chunks({sale[2] for sale in late})
         for order_id, customer, first_at in session.connection().execute(
-            select(s.order_id, s.customer, at).where(
-                s.site_id == site_id, *_on_days(s.day, days),
-                s.customer.in_({sale[2] for sale in late}),
-                s.order_id.in_(select(fs.order_id).where(fs.site_id == site_id, *_on_days(fs.day, days))),
-            )
+            select(s.order_id, s.customer, at).where(s.site_id == site_id, *_on_days(s.day, days),
+                                                     s.customer.in_(chunk), s.order_id.in_(built_firsts))
         )
     }
     added: dict[int, list[int]] = {}  # first sale: its customer's late revenue within each horizon
@@ -279,17 +280,26 @@ def _add_late_sales(
     if not added:
         return
     units, revenue = getattr(fs, f"units_{query.model}"), getattr(fs, f"revenue_{query.model}")
-    for order_id, *key, share in session.connection().execute(
-        select(fs.order_id, *(getattr(fs, d) for d in query.by), units).where(
-            fs.site_id == site_id, *_on_days(fs.day, days), fs.order_id.in_(added),
-            or_(units != 0, revenue != 0))
-    ):
+    shares = (
+        row for chunk in _chunks(added) for row in session.connection().execute(
+            select(fs.order_id, *(getattr(fs, d) for d in query.by), units).where(
+                fs.site_id == site_id, *_on_days(fs.day, days), fs.order_id.in_(chunk),
+                or_(units != 0, revenue != 0)))
+    )
+    for order_id, *key, share in shares:
         group, sums = groups[tuple(key)], added[order_id]
         for i, _ in seconds:
             group.value[i] += share * sums[i]
     for sums in added.values():
         for i, _ in seconds:
             total.value[i] += ORDER_SCALE * sums[i]
+
+
+def _chunks(values: Iterable[int]) -> Iterator[list[int]]:
+    """`values` in lists of at most IN_CHUNK, each one statement's `IN (...)`."""
+    values = list(values)
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start:start + IN_CHUNK]
 
 
 def _live_shares(session: Session, query: ReportQuery, built: list[date]) -> list[tuple[int, Key, int, int]]:
