@@ -8,8 +8,9 @@ For each backend: a fresh database, `tracker demo` (which fills its platforms' c
 nightly build over every day of the demo and the 30 days before it, then the median latency of
 `GET /api/reports/claims` and `GET /api/reports/cohorts` over varied 90-day ranges and models (no
 two consecutive requests alike; the cohorts with horizons of 1, 7, 30 and 60 days, so that the
-shorter ones are over and every customer's later orders are followed), and of `GET /api/reports/roi?date_basis=click` for 30 days (always
-computed from the raw tables, so shown for information). Target: claims and cohorts < 300 ms median.
+shorter ones are over and every customer's later orders are followed), and of
+`GET /api/reports/roi?date_basis=click` for 30 days (always computed from the raw tables, so shown
+for information). Target: claims and cohorts < 300 ms median.
 """
 
 from __future__ import annotations

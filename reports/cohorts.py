@@ -96,8 +96,12 @@ def cohorts_report(
     groups: dict[Key, _Group] = defaultdict(lambda: _Group(value=[0] * n))
     total = _Group(value=[0] * n)  # each customer once, whole
 
-    # First sales of built days: the database adds up each row's shares and values.
     built = _built_days(query, cov)
+    shares = _live_shares(session, query, built)  # the other days' (first sale id, row key, units, revenue)
+    # The orders of the days the horizons reach that report_sales does not answer for (usually today's).
+    live_sales = _live_sales(session, query, cov, last_day) if any(elapsed) and (built or shares) else []
+
+    # First sales of built days: the database adds up each row's shares and values.
     if built:
         sums = _built_sums(session, query, built, cov.clean(query.date_from, last_day), horizons, elapsed)
         for key, units, revenue, *values in sums:
@@ -107,11 +111,11 @@ def cohorts_report(
             total.units += units
             total.first_revenue += revenue
             total.value = list(map(add, total.value, values))
-        _add_late_sales(session, query, cov, built, last_day, horizons, elapsed, groups, total)
+        _add_late_sales(session, query, built, live_sales, horizons, elapsed, groups, total)
 
     # First sales of the other days, split here.
-    shares = _live_shares(session, query, built)  # (first sale id, row key, units, revenue)
-    values = _customer_values(session, query, cov, {s[0] for s in shares}, horizons, elapsed)
+    values = _customer_values(session, query, cov, last_day, live_sales, {s[0] for s in shares}, horizons,
+                              elapsed)
     counted: set[int] = set()
     none_reached = [0] * n
     whole = query.model is AttributionModel.FULL_IMPACT  # every touched row has the whole order
@@ -244,16 +248,15 @@ def _built_sums(
 
 
 def _add_late_sales(
-    session: Session, query: ReportQuery, cov, days: list[date], last_day: date,
+    session: Session, query: ReportQuery, days: list[date], live_sales: list[Sale],
     horizons: tuple[int, ...], elapsed: list[bool], groups: dict[Key, _Group], total: _Group,
 ) -> None:
-    """Add to the rows of the first sales of built `days` their customers' orders on the days up
-    to `last_day` that report_sales does not answer for (not built yet, or changed since): usually
-    today's few."""
+    """Add to the rows of the first sales of built `days` their customers' orders that report_sales
+    does not answer for (`live_sales`: not built yet, or changed since; usually today's few)."""
     seconds = [(i, h * 86400) for i, (h, done) in enumerate(zip(horizons, elapsed, strict=True)) if done]
     if not seconds:
         return
-    late = [sale for sale in _live_sales(session, query, cov, last_day) if sale[3] > 0]
+    late = [sale for sale in live_sales if sale[3] > 0]
     if not late:
         return
     site_id = query.site.id
@@ -375,9 +378,9 @@ def _live_sales(session: Session, query: ReportQuery, cov, last_day: date) -> li
     return sales
 
 
-def _sales(session: Session, query: ReportQuery, cov, last_day: date) -> list[Sale]:
+def _sales(session: Session, query: ReportQuery, cov, last_day: date, live_sales: list[Sale]) -> list[Sale]:
     """Every counted order of the days from the range's first to `last_day`: from report_sales on
-    built days that nothing changed since, from the orders themselves on the others."""
+    built days that nothing changed since, and `live_sales` (_live_sales) for the others."""
     clean = cov.clean(query.date_from, last_day)  # the same for every lookback and model
     built: list[Sale] = []
     if clean:
@@ -388,21 +391,19 @@ def _sales(session: Session, query: ReportQuery, cov, last_day: date) -> list[Sa
                                                                    *_on_days(t.day, clean))
             .order_by(t.created_at, t.order_id)
         ).all()
-    live = _live_sales(session, query, cov, last_day)
-    return list(heapq.merge(built, live, key=lambda sale: (sale[1], sale[0])))
+    return list(heapq.merge(built, live_sales, key=lambda sale: (sale[1], sale[0])))
 
 
 def _customer_values(
-    session: Session, query: ReportQuery, cov, first_sales: set[int], horizons: tuple[int, ...],
-    elapsed: list[bool],
+    session: Session, query: ReportQuery, cov, last_day: date, live_sales: list[Sale], first_sales: set[int],
+    horizons: tuple[int, ...], elapsed: list[bool],
 ) -> Mapping[int, list[int]]:
     """For each first sale: its customer's net revenue (minor units) from every counted order placed
-    within each horizon of it, the first order included (0 for a horizon not elapsed)."""
+    within each horizon of it (up to `last_day`), the first order included (0 for a horizon not
+    elapsed)."""
     if not first_sales or not any(elapsed):
         return {}
-    reach = max((h for h, done in zip(horizons, elapsed, strict=True) if done), default=0)
-    # The days a horizon reaches, and one more: a day is not always 24 hours long.
-    sales = _sales(session, query, cov, query.date_to + timedelta(days=reach + 1))
+    sales = _sales(session, query, cov, last_day, live_sales)
     seconds = [(i, h * 86400) for i, (h, done) in enumerate(zip(horizons, elapsed, strict=True)) if done]
     firsts: dict[int, tuple[list[int], float]] = {}  # customer -> (the first sale's values, its time)
     values: dict[int, list[int]] = {}

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from tracker import citus
+
 revision: str = "0014"
 down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
@@ -21,4 +23,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    citus.sequential(op.get_bind())  # the earlier revisions' downgrades change more tables after this
     op.drop_index(op.f("ix_report_sales_site_id_customer_created_at"), table_name="report_sales")
