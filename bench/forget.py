@@ -17,7 +17,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -112,10 +111,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=10)
     parser.add_argument("--backends", default="sqlite,postgresql")
     report_bench.database_options(parser)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        for backend in args.backends.split(","):
-            bench(backend.strip(), args, Path(tmp))
+    report_bench.each_backend(parser.parse_args(), bench)
 
 
 if __name__ == "__main__":

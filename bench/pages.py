@@ -13,16 +13,16 @@ median and p90 server time of each; target < 150 ms median for the ROI page. Fig
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import re
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from report import BACKENDS, database_options, fresh_database  # this folder's bench/report.py
+from report import BACKENDS, database_options, each_backend, fresh_database  # this folder's bench/report.py
 from sqlalchemy import insert
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +102,7 @@ def timed(client, url: str | list[str], requests: int) -> tuple[float, float, in
         assert response.status_code == 200, (url, response.status_code)
         size = len(body)
     timings = sorted(timings[1:])
-    return statistics.median(timings), timings[int(len(timings) * 0.9) - 1], size
+    return statistics.median(timings), timings[math.ceil(len(timings) * 0.9) - 1], size  # nearest rank
 
 
 def report_alone(app, site_id: str, args) -> float:
@@ -184,11 +184,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=15)
     parser.add_argument("--backends", default="sqlite,postgresql", help=f"any of {', '.join(BACKENDS)}")
     database_options(parser)
-    args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    with tempfile.TemporaryDirectory() as tmp:
-        for backend in args.backends.split(","):
-            bench(backend.strip(), args, Path(tmp))
+    each_backend(parser.parse_args(), bench)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,14 @@ SERVERS = {  # backend: (option, environment variable, default)
 BACKENDS = ("sqlite", *SERVERS)
 
 
+def each_backend(args, bench) -> None:
+    """`bench(backend, args, workdir)` for each of `--backends` in turn, sharing one temporary folder."""
+    sys.path.insert(0, str(ROOT))
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in args.backends.split(","):
+            bench(backend.strip(), args, Path(tmp))
+
+
 def database_options(parser: argparse.ArgumentParser) -> None:
     """--pg-url and --citus-url (a Citus coordinator): a database on each server, only read, beside
     which each run creates its own."""
@@ -344,9 +352,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     print(decay_tables_figure(), flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        for backend in args.backends.split(","):
-            bench(backend.strip(), args, Path(tmp))
+    each_backend(args, bench)
 
 
 if __name__ == "__main__":

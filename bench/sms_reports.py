@@ -19,13 +19,12 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from report import BACKENDS, TRACKER, api_client, database_options, fresh_database, run, settle
+from report import BACKENDS, TRACKER, api_client, database_options, each_backend, fresh_database, run, settle
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("last_click", "linear", "first_click", "time_decay", "position_based", "last_non_direct")
@@ -101,11 +100,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=15)
     parser.add_argument("--backends", default="sqlite,postgresql", help=f"any of {', '.join(BACKENDS)}")
     database_options(parser)
-    args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    with tempfile.TemporaryDirectory() as tmp:
-        for backend in args.backends.split(","):
-            bench(backend.strip(), args, Path(tmp))
+    each_backend(parser.parse_args(), bench)
 
 
 if __name__ == "__main__":
