@@ -183,18 +183,20 @@ WITH range_orders AS MATERIALIZED (""" + _COUNTED_ORDERS + """
 """
 # The sessions of every visitor of an `in_range` order's person (and the order's own visitor)
 # inside the lookback window, looked up by index per order (a join over all sessions would hash
-# the whole table). A visitor, and so each of its sessions, belongs to the order's site: with a
-# condition on the site as well, a planner without statistics yet (a new site's first build)
-# walks all of the site's sessions of the window for every order instead of each visitor's own.
-# Citus needs that condition (SITE_ON_CITUS) to send the statement to the site's shard alone,
-# where a shard's statistics keep its planner on the visitors' index.
+# the whole table). On Citus each table also needs the site's condition (`_on_site`), for the
+# statement to go to the site's shard alone. A shard's planner without statistics yet (just loaded,
+# or a site grown since its last ANALYZE) would then take the site and the window to the site's
+# index of visits and walk the site's visits of the window for every order: the window's start is
+# written as the touch's age, which no index reads, and the site-leading indexes of
+# tracker.citus.SITE_INDEXES take the site with the visitor (or person), so that the visitor's few
+# visits are always the cheaper way.
 ORDER_TOUCHES = """
     SELECT s.id, s.started_at, s.channel, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_content,
            s.utm_term
     FROM sessions s
     WHERE s.visitor_id = ANY(ARRAY(SELECT vp.id FROM visitors vp WHERE vp.person_id = c.person_id{vp_site})
                              || c.visitor_id)
-      AND s.started_at >= c.created_at - :window AND s.started_at <= c.created_at{s_site}
+      AND s.started_at <= c.created_at AND c.created_at - s.started_at <= :window{s_site}
 """
 
 

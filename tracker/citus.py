@@ -14,8 +14,8 @@ deletes a person's or a visit's rows itself.
 `tracker db upgrade` (and `alembic upgrade`) places every table not placed yet once the database
 has revision 0012, which made them distributable (`distribute`, from migrations/env.py): after that
 revision, after any later one that creates a table, and when a database upgraded on plain
-PostgreSQL moves onto Citus. Revision 0012's downgrade brings them back to the coordinator
-(`undistribute`).
+PostgreSQL moves onto Citus; it also adds the Citus-only SITE_INDEXES. Revision 0012's downgrade
+brings the tables back to the coordinator (`undistribute`) without them.
 
 `create_database` makes a new database of the cluster, as docs/citus.md does by hand: on every node,
 with the extension, its workers added; `drop_database` removes it from every node.
@@ -33,6 +33,17 @@ DISTRIBUTION_COLUMN = "site_id"
 SHARED_TABLES = frozenset({"sites", "users", "user_sites", "api_tokens", "api_token_sites", "login_attempts"})
 # Alembic's own bookkeeping stays a plain table on the coordinator.
 LOCAL_TABLES = frozenset({"alembic_version"})
+# Indexes a database has on Citus only: name -> (table, columns). There every statement of one site
+# names the site on each of its tables, or Citus would send it to every shard. A shard's planner
+# without statistics yet (a new shard, or a site that grew fast since the last ANALYZE) may then
+# take the site condition to the site's own index and, for each order, walk all of the site's
+# visits for its visitor's few: leading with the site, these indexes serve the site and the visitor
+# (or person) at once, whatever the statistics. Elsewhere the lookups need no site condition and
+# the plain indexes serve them; the migrations leave these out (migrations/env.py).
+SITE_INDEXES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ix_sessions_site_id_visitor_id_started_at": ("sessions", ("site_id", "visitor_id", "started_at")),
+    "ix_visitors_site_id_person_id": ("visitors", ("site_id", "person_id")),
+}
 
 
 def installed(connection: Connection) -> bool:
@@ -90,6 +101,8 @@ def distribute(connection: Connection) -> list[str]:
         )
         group = group or table
         done.append(table)
+    for name, (table, columns) in SITE_INDEXES.items():
+        connection.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})"))
     return done
 
 
@@ -107,6 +120,8 @@ def undistribute(connection: Connection) -> None:
         return
     placed = placement(connection)
     sequential(connection)
+    for name in SITE_INDEXES:
+        connection.execute(text(f"DROP INDEX IF EXISTS {name}"))
     for table in sorted(placed, key=lambda t: placed[t] != "distributed"):
         if table in placement(connection):  # cascading through foreign keys may have done it
             connection.execute(text("SELECT undistribute_table(:t, cascade_via_foreign_keys => true)"),
