@@ -87,13 +87,17 @@ DISTRIBUTABLE = "0012"
 def _place_on_citus(connection) -> None:
     """On Citus, from revision 0012 on, place every table not placed yet (tracker/citus.py): the
     tables of that revision, those of later ones, and all of a database that was upgraded on plain
-    PostgreSQL before it moved onto Citus."""
+    PostgreSQL before it moved onto Citus; then analyse the tables placed."""
     if not citus.installed(connection):
         return
     current = MigrationContext.configure(connection).get_current_revision()
     script = ScriptDirectory.from_config(config)
+    placed = []
     if current and any(r.revision == DISTRIBUTABLE for r in script.iterate_revisions(current, "base")):
-        citus.distribute(connection)
+        placed = citus.distribute(connection)
+    if connection.in_transaction():
+        connection.commit()
+    citus.analyse(connection, placed)
     if connection.in_transaction():
         connection.commit()
 

@@ -74,7 +74,7 @@ def placement(connection: Connection) -> dict[str, str]:
 
 def distribute(connection: Connection) -> list[str]:
     """Make every table not yet placed a reference table (shared) or a distributed one (per site,
-    co-located); does nothing off Citus. Returns the tables placed now."""
+    co-located), and add the SITE_INDEXES; does nothing off Citus. Returns the tables placed now."""
     if not installed(connection):
         return []
     inspector = inspect(connection)
@@ -104,6 +104,13 @@ def distribute(connection: Connection) -> list[str]:
     for name, (table, columns) in SITE_INDEXES.items():
         connection.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})"))
     return done
+
+
+def analyse(connection: Connection, tables: list[str]) -> None:
+    """Statistics for tables just placed (in a transaction of their own, after the placing one):
+    their rows were copied into new shards, which autovacuum would analyse only a minute later."""
+    if tables:
+        connection.execute(text(f"ANALYZE {', '.join(tables)}"))
 
 
 def sequential(connection: Connection) -> None:
