@@ -8,7 +8,8 @@
 // calls tracker.consent(true); tracker.consent(false) forgets the stored id).
 // A browser sending Global Privacy Control is counted anonymously: no stored id, no identify, no cart attribute.
 // Exposes window.tracker = {visitor(), identify(emailOrPhone), pageview(), consent(yes)}.
-// Budget: 880 bytes gzipped once minified (tests/collect/test_snippet.py); count every byte.
+// Budget: 880 bytes gzipped once minified, now 902 with consent and GPC (tests/collect/test_snippet.py);
+// count every byte.
 (function () {
   var w = window, d = document, n = navigator, tag = d.currentScript;
   // No tag to read settings from (a very old browser) or loaded twice: do nothing.
@@ -23,23 +24,24 @@
   var off = !data.site || n.webdriver || ('respectDnt' in data && (n.doNotTrack == '1' || anon));
   // Consent required and not given yet (an id is stored only once it was given).
   var wait = data.consent == 'required' && !stored();
-  // 128 random bits as digits.
-  var id = off || anon || wait ? '' : visitor();
+  var id, last;
+  begin();
 
-  function visitor() { return keep(stored() || crypto.getRandomValues(new Uint32Array(4)).join('')); }
-  var last;
+  // The visitor's id, stored or new (128 random bits as digits); none when nothing may be stored.
+  function begin() {
+    id = off || anon || wait ? '' : keep(stored() || crypto.getRandomValues(new Uint32Array(4)).join(''));
+  }
 
   function stored() {
-    var v, m;
-    try { v = localStorage.getItem(KEY); } catch (e) {}
-    if (!v && (m = d.cookie.match(KEY + '=(\\w+)'))) v = m[1];
-    return v;
+    var v;
+    try { v = localStorage[KEY]; } catch (e) {}
+    return v || (d.cookie.match(KEY + '=(\\w+)') || [])[1];
   }
 
   // A first-party id kept in localStorage, or in a cookie where storage is blocked; '' forgets it.
   function keep(v) {
     try {
-      v ? localStorage.setItem(KEY, v) : localStorage.removeItem(KEY);
+      v ? localStorage[KEY] = v : delete localStorage[KEY];
       if (v) return v;
     } catch (e) {}
     d.cookie = KEY + '=' + v + ';path=/;samesite=lax;max-age=' + (v ? 63072000 : 0);
@@ -57,15 +59,16 @@
     id ? body.visitor = id : body.anonymous = true;
     body.url = here();
     body = JSON.stringify(body);
-    n.sendBeacon && n.sendBeacon(api, body) || fetch(api, {method: 'POST', body: body, keepalive: true});
+    n.sendBeacon(api, body) || fetch(api, {method: 'POST', body: body, keepalive: true});
   }
 
-  // Counts the current URL (fragment dropped) unless it is the last one counted; `force` is
-  // 1 only for an explicit tracker.pageview() (event listeners pass their event).
+  // Counts the current URL (fragment dropped) unless it is the last one counted; `force` is 1 (or
+  // true) only for an explicit tracker.pageview() or a page back from the cache (other listeners
+  // pass their event).
   function pageview(force) {
     var url = here();
-    // A prerendered page is counted when the person actually opens it.
-    if (d.prerendering || d.visibilityState == 'prerender' || url == last && force !== 1) return;
+    // A prerendered page is counted when the person actually opens it (prerenderingchange).
+    if (d.prerendering || url == last && force != 1) return;
     send({event: 'pageview', referrer: last || d.referrer, title: d.title, width: screen.width});
     last = url;
   }
@@ -83,7 +86,7 @@
       if (yes) {
         if (wait) {
           wait = 0;
-          id = anon ? '' : visitor();
+          begin();
           pageview(1);
         }
       } else {
@@ -101,21 +104,17 @@
   };
   w.addEventListener('popstate', pageview);
   d.addEventListener('prerenderingchange', pageview);
-  d.addEventListener('visibilitychange', pageview);
-  // Back to a page kept in the back/forward cache: the script does not run again, yet it is a visit.
-  w.addEventListener('pageshow', function (e) { e.persisted && pageview(1); });
+  // Back to a page kept in the back/forward cache: the script does not run again, yet it is a visit
+  // (`persisted` true counts as a forced 1; false, on the first load, is a repeat of the URL).
+  w.addEventListener('pageshow', function (e) { pageview(e.persisted); });
   pageview();
 
   // Shopify storefronts: the visitor id rides on the cart into the order's note_attributes.
   // Once per browser session, not on every page.
   try {
-    if (id && w.Shopify && sessionStorage.getItem(KEY) != id) {
-      sessionStorage.setItem(KEY, id);
-      fetch('/cart/update.js', {
-        method: 'POST',
-        headers: {'Content-Type': 'application/json'},
-        body: JSON.stringify({attributes: {_tracker_vid: id}})
-      });
+    if (id && w.Shopify && sessionStorage[KEY] != id) {
+      sessionStorage[KEY] = id;
+      fetch('/cart/update.js', {method: 'POST', body: new URLSearchParams('attributes[' + KEY + ']=' + id)});
     }
   } catch (e) {}
 })();

@@ -156,8 +156,14 @@ def store(collector, site) -> Iterator[Store]:
 
     @shop.post("/cart/update.js")
     def cart_update():
-        served_store.cart_updates.append(request.get_json(force=True))
-        return {"attributes": served_store.cart_updates[-1].get("attributes", {})}
+        # What Shopify's cart reads: a JSON body, or a form's `attributes[name]` fields.
+        if request.is_json:
+            update = request.get_json()
+        else:
+            update = {"attributes": {name[len("attributes["):-1]: value for name, value in request.form.items()
+                                     if name.startswith("attributes[") and name.endswith("]")}}
+        served_store.cart_updates.append(update)
+        return {"attributes": update.get("attributes", {})}
 
     served = ServedApp(shop)
     served_store.url = f"http://{STORE_HOST}:{served.port}"
