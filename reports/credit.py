@@ -188,8 +188,9 @@ WITH range_orders AS MATERIALIZED (""" + _COUNTED_ORDERS + """
 # before autovacuum's first ANALYZE) would take the site and the window to the site's index of
 # visits and walk the site's visits for every order, minutes on a large site. So the window is the
 # touch's age, which no index reads, and the site-leading indexes of tracker.citus.SITE_INDEXES
-# take the site with the visitor (or person): going through each order's visitors is then always
-# the cheaper way (tests/test_citus.py). Elsewhere the plain visitor index serves it the same.
+# take the site with the visitor (or person): going through each order's visitors is then the
+# cheaper way even without statistics (tests/test_citus.py). Elsewhere the plain visitor index
+# serves it the same.
 ORDER_TOUCHES = """
     SELECT s.id, s.started_at, s.channel, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_content,
            s.utm_term

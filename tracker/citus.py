@@ -35,11 +35,12 @@ SHARED_TABLES = frozenset({"sites", "users", "user_sites", "api_tokens", "api_to
 LOCAL_TABLES = frozenset({"alembic_version"})
 # Indexes a database has on Citus only: name -> (table, columns). There every statement of one site
 # names the site on each of its tables, or Citus would send it to every shard. A shard's planner
-# without statistics yet (a new shard, or a site that grew fast since the last ANALYZE) may then
-# take the site condition to the site's own index and, for each order, walk all of the site's
-# visits for its visitor's few: leading with the site, these indexes serve the site and the visitor
-# (or person) at once, whatever the statistics. Elsewhere the lookups need no site condition and
-# the plain indexes serve them; the migrations leave these out (migrations/env.py).
+# without statistics yet (rows just loaded, before autovacuum's first ANALYZE) may then take the
+# site condition to the site's own index and, for each order, walk all of the site's visits for
+# its visitors' few: leading with the site, these indexes serve the site and the visitor (or
+# person) at once, so the planner keeps to them even then (reports/credit.py). Elsewhere the
+# lookups need no site condition and the plain indexes serve them; the migrations leave these out
+# (migrations/env.py).
 SITE_INDEXES: dict[str, tuple[str, tuple[str, ...]]] = {
     "ix_sessions_site_id_visitor_id_started_at": ("sessions", ("site_id", "visitor_id", "started_at")),
     "ix_visitors_site_id_person_id": ("visitors", ("site_id", "person_id")),

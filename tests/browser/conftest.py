@@ -160,7 +160,8 @@ def store(collector, site) -> Iterator[Store]:
         if request.is_json:
             update = request.get_json()
         else:
-            update = {"attributes": {name[len("attributes["):-1]: value for name, value in request.form.items()
+            fields = request.form.items()
+            update = {"attributes": {name[len("attributes["):-1]: value for name, value in fields
                                      if name.startswith("attributes[") and name.endswith("]")}}
         served_store.cart_updates.append(update)
         return {"attributes": update.get("attributes", {})}
