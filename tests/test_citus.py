@@ -34,6 +34,7 @@ from tests.conftest import TEST_SECRET_KEY
 from tests.webhooks.conftest import ORDERS_SECRET, standard_headers
 from tracker.citus import create_database, drop_database, workers
 from tracker.cli import main
+from tracker.collect import rows
 from tracker.db import Base, make_engine
 from tracker.migrate import upgrade
 from tracker.models import Site
@@ -137,6 +138,21 @@ def test_a_sites_build_and_reports_each_run_on_its_shard_alone(on_citus, runner,
         db.rollback()
     engine.dispose()
     assert reports[0]["totals"]["orders"] != "0.00"
+
+
+def test_a_batch_of_one_sites_page_views_is_written_on_its_shard_alone(on_citus, session, site, database_url):
+    # Citus refuses, on this connection, any statement that would run on more than one shard.
+    strict = make_url(database_url).update_query_dict(
+        {"options": "-c citus.multi_task_query_log_level=error"})
+    engine = make_engine(strict.render_as_string(hide_password=False))
+    seen = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+    visitors = [(site.id, f"v{n}", seen, seen, None, None, None) for n in range(3)]
+    with engine.connect() as conn:
+        writer = rows.for_connection(conn.connection.dbapi_connection, "postgresql", per_site=True)
+        ids, latest = writer.prepare(visitors)  # the visitors' upsert, then their latest sessions
+        conn.rollback()
+    engine.dispose()
+    assert set(ids) == {(site.id, f"v{n}") for n in range(3)} and latest == {}
 
 
 def test_a_live_report_follows_each_orders_visitors_on_shards_never_analysed(on_citus, make_database):

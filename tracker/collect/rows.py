@@ -103,7 +103,8 @@ class PostgresRows:
 
     def prepare(self, visitors: list[tuple]) -> tuple[dict[tuple[int, str], int], dict[int, OpenSession]]:
         """Upsert visitors (sorted by key, so concurrent batches lock them in one order) and read
-        their latest sessions in a second statement, whose snapshot comes after those locks."""
+        their latest sessions in a second statement (on Citus one per site), whose snapshot comes
+        after those locks."""
         names = ", ".join(VISITOR_COLUMNS)
         columns = _columns(visitors, len(VISITOR_COLUMNS))
         with self.connection.pipeline():
@@ -119,17 +120,27 @@ class PostgresRows:
                 "RETURNING id, site_id, visitor_key",
                 columns,
             )
-            self.second.execute(
-                "SELECT DISTINCT ON (s.visitor_id) s.id, s.visitor_id, s.started_at, s.last_seen_at, "
-                "s.landing_url FROM unnest(%s::int[], %s::text[]) AS k(site_id, visitor_key) "
-                "JOIN visitors v ON v.site_id = k.site_id AND v.visitor_key = k.visitor_key "
-                "JOIN sessions s ON s.site_id = v.site_id AND s.visitor_id = v.id "
-                "ORDER BY s.visitor_id, s.started_at DESC, s.id DESC",
-                columns[:2],
-            )
+            reads = self._read_latest(columns[0], columns[1])
         ids = {(site_id, key): id_ for id_, site_id, key in self.cursor.fetchall()}
-        latest = {row[1]: OpenSession(*row) for row in self.second.fetchall()}
+        latest = {row[1]: OpenSession(*row) for read in reads for row in read.fetchall()}
         return ids, latest
+
+    def _read_latest(self, sites: list[int], keys: list[str]) -> list:
+        """Queue the read of the visitors' latest sessions: one statement for the batch, or on Citus
+        one per site, each on the site's shard (the batch's sites in one statement would ask every
+        shard). Returns the cursors to fetch from."""
+        if not self.per_site:
+            self.second.execute(_PG_LATEST, (sites, keys))
+            return [self.second]
+        by_site: dict[int, list[str]] = {}
+        for site_id, key in zip(sites, keys, strict=True):
+            by_site.setdefault(site_id, []).append(key)
+        reads = []
+        for site_id, site_keys in by_site.items():
+            read = self.connection.cursor()
+            read.execute(_PG_LATEST_PER_SITE, (site_keys, site_id, site_id))
+            reads.append(read)
+        return reads
 
     def finish(self, sessions: list[tuple], extended: list[tuple], pageviews: list[tuple], commit: bool):
         """One statement (one per site on Citus): insert new sessions (linked), extend known ones
@@ -149,6 +160,18 @@ class PostgresRows:
                 self.cursor.execute(_PG_FINISH["%s" if site is not None else "ns.site_id"], params)
             if commit:
                 self.connection.commit()
+
+
+# The latest session of each visitor of a batch: its visitors as (site, key) pairs, or (PER_SITE)
+# one site's keys and the site twice, a statement Citus sends to that site's shard alone.
+_LATEST = ("SELECT DISTINCT ON (s.visitor_id) s.id, s.visitor_id, s.started_at, s.last_seen_at, "
+           "s.landing_url FROM {keys} "
+           "JOIN visitors v ON v.site_id = {site} AND v.visitor_key = k.visitor_key "
+           "JOIN sessions s ON s.site_id = {site_again} AND s.visitor_id = v.id "
+           "ORDER BY s.visitor_id, s.started_at DESC, s.id DESC")
+_PG_LATEST = _LATEST.format(keys="unnest(%s::int[], %s::text[]) AS k(site_id, visitor_key)", site="k.site_id",
+                            site_again="v.site_id")
+_PG_LATEST_PER_SITE = _LATEST.format(keys="unnest(%s::text[]) AS k(visitor_key)", site="%s", site_again="%s")
 
 
 def _finish_statement(site: str) -> str:
