@@ -123,6 +123,9 @@ class PostgresRows:
             reads = self._read_latest(columns[0], columns[1])
         ids = {(site_id, key): id_ for id_, site_id, key in self.cursor.fetchall()}
         latest = {row[1]: OpenSession(*row) for read in reads for row in read.fetchall()}
+        for read in reads:
+            if read is not self.second:  # a site's own, opened for this batch
+                read.close()
         return ids, latest
 
     def _read_latest(self, sites: list[int], keys: list[str]) -> list:
