@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import date, timedelta
 from operator import add
 from zoneinfo import ZoneInfo
@@ -19,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from reports import credit, links, traffic
 from reports.attribution import CREDIT_WIDTH, ORDER_SCALE, SPLIT_MODELS, add_credit
-from reports.bulk import bulk_insert
+from reports.bulk import Rows, bulk_insert, replacing
 from reports.credit import UNATTRIBUTED_KEY
 from reports.models import ReportBuild, ReportFirstSale, ReportRollup, ReportSale
 from reports.rollups import ROLLUP_LOOKBACK, coverage
 from tracker.days import days_between, range_bounds, runs
-from tracker.db import begin_write, utcnow
+from tracker.db import begin_write, rebuildable, utcnow
 from tracker.models import Site, TrackedSession
 from tracker.touch import DIMENSIONS
 
@@ -64,6 +65,7 @@ def build_site(
         chunk_end = min(chunk_start + timedelta(days=CHUNK_DAYS - 1), date_to)
         session.rollback()  # end any read transaction: the chunk is written as one writer
         begin_write(session)
+        rebuildable(session)
         built_at = utcnow()
         sessions_mark = session.scalar(
             select(func.coalesce(func.max(TrackedSession.id), 0)).where(TrackedSession.site_id == site.id))
@@ -78,13 +80,16 @@ def build_site(
             )
         )
         orders = credit.orders_to_split(session, site, start, end, ROLLUP_LOOKBACK)
-        rollup_rows, first_sales, sales = _split(site.id, orders)
-        bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, rollup_rows)
-        for table, fields, rows in ((ReportFirstSale, FIRST_SALE_FIELDS, first_sales),
-                                    (ReportSale, SALE_FIELDS, sales)):
-            session.execute(delete(table).where(table.site_id == site.id, table.day >= chunk_start,
-                                                table.day <= chunk_end))
-            bulk_insert(session, table.__table__.name, fields, rows)
+        # The cohorts' rows are sent as the split makes them (on PostgreSQL on connections of their
+        # own, opened while the server starts on the orders, and taking the rows in meanwhile);
+        # the rollups once the split has summed them.
+        with ExitStack() as cohorts:
+            first_sale, sale = (
+                cohorts.enter_context(replacing(session, table.__table__, fields, table.site_id == site.id,
+                                                table.day >= chunk_start, table.day <= chunk_end))
+                for table, fields in ((ReportFirstSale, FIRST_SALE_FIELDS), (ReportSale, SALE_FIELDS)))
+            rollup_rows = _split(site.id, orders, first_sale, sale)
+            bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, rollup_rows)
         if traffic_done is None:
             traffic.build_traffic(session, site, chunk_start, chunk_end)
         else:  # committed; the days count as built only with this chunk's commit
@@ -119,6 +124,7 @@ def _alongside(session: Session, site_id: int, work: Callable[..., None], first:
 
     def run() -> None:
         with Session(engine) as other:
+            rebuildable(other)
             work(other, other.get(Site, site_id), first, last)
             other.commit()
 
@@ -128,10 +134,11 @@ def _alongside(session: Session, site_id: int, work: Callable[..., None], first:
     return future
 
 
-def _split(site_id: int, orders: Iterable[credit.PlainOrder]) -> tuple[list[tuple], list[tuple], list[tuple]]:
-    """Credit of every split model per (local day, touch key), as rows for report_rollups; the
-    first sales among the orders with each key's share of them, as rows for report_first_sales;
-    and every order with its customer and net revenue, as rows for report_sales (the cohorts).
+def _split(site_id: int, orders: Iterable[credit.PlainOrder], first_sale: Rows, sale: Rows) -> list[tuple]:
+    """Credit of every split model per (local day, touch key), as rows for report_rollups
+    (returned); for the cohorts, each first sale among the orders with each key's share of it, as
+    rows for report_first_sales written to `first_sale`, and every order with its customer and net
+    revenue, as rows for report_sales written to `sale`.
 
     Tens of thousands of orders a night pass through here: an order whose touches all share one
     key (most of them) gives it everything under every model, summed once and copied to each
@@ -141,10 +148,9 @@ def _split(site_id: int, orders: Iterable[credit.PlainOrder]) -> tuple[list[tupl
     cells: dict[tuple, list[int]] = {}
     scale = ORDER_SCALE
     models = len(SPLIT_MODELS)
-    first_sales, sales = [], []
 
     for order_id, day, net_minor, new, touches, customer, at in orders:
-        sales.append((site_id, day, order_id, customer, at, net_minor))
+        sale.write_row((site_id, day, order_id, customer, at, net_minor))
         n = len(touches)
         first_key = touches[0][2] if n else UNATTRIBUTED_KEY
         if n <= 1 or all(t[2] == first_key for t in touches):  # one key takes it all
@@ -154,8 +160,8 @@ def _split(site_id: int, orders: Iterable[credit.PlainOrder]) -> tuple[list[tupl
             total[2] += scale if new else 0
             if new:
                 # the whole customer and first order, under every model
-                first_sales.append((site_id, day, order_id, *first_key, *(scale,) * models,
-                                    *(net_minor,) * models))
+                first_sale.write_row((site_id, day, order_id, *first_key, *(scale,) * models,
+                                      *(net_minor,) * models))
             continue
         rows = []
         for _, _, key in touches:
@@ -175,8 +181,10 @@ def _split(site_id: int, orders: Iterable[credit.PlainOrder]) -> tuple[list[tupl
             row[:] = map(add, row, part)
             share = shares.get(key)
             shares[key] = part if share is None else list(map(add, share, part))
-        first_sales.extend((site_id, day, order_id, *key, *share[0::3], *share[1::3])  # units, revenue
-                           for key, share in shares.items() if any(share))
+        for key, share in shares.items():
+            if any(share):
+                # units, then revenue
+                first_sale.write_row((site_id, day, order_id, *key, *share[0::3], *share[1::3]))
     for cell, total in whole.items():
         row = cells.get(cell)
         if row is None:
@@ -185,8 +193,7 @@ def _split(site_id: int, orders: Iterable[credit.PlainOrder]) -> tuple[list[tupl
             row[at] += total[0]
             row[at + 1] += total[1]
             row[at + 2] += total[2]
-    rollups = [(site_id, day, ROLLUP_LOOKBACK, *key, *row) for (day, key), row in cells.items()]
-    return rollups, first_sales, sales
+    return [(site_id, day, ROLLUP_LOOKBACK, *key, *row) for (day, key), row in cells.items()]
 
 
 def refresh_site(session: Session, site: Site, on_day: Callable[[date], None] | None = None) -> int:

@@ -286,7 +286,7 @@ def orders_to_split(
     cursor = connection.connection.driver_connection.cursor()
     untouched: dict[int, CreditedOrder] = {}
     current, order = None, None
-    for row in cursor.stream(_PLAIN_SQL[citus.on(connection)], params, size=STREAM_CHUNK):
+    for row in cursor.stream(_PLAIN_SQL[citus.on(connection)], params, binary=True, size=STREAM_CHUNK):
         if row[0] != current:
             if order is not None:
                 yield order

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -104,12 +104,20 @@ def without_nested_loops(session: Session) -> Iterator[None]:
     _set_local(session, "enable_nestloop", "DEFAULT")
 
 
-def _set_local(session: Session, setting: str, value: str) -> None:
+def rebuildable(session: Session | Connection) -> None:
+    """For the rest of the transaction, its commit does not wait for the disk on PostgreSQL: what
+    it writes is derived and rewritten by the next run (the nightly build), so a crash may lose it
+    but never leaves it half-written. Does nothing on SQLite."""
+    _set_local(session, "synchronous_commit", "off")
+
+
+def _set_local(session: Session | Connection, setting: str, value: str) -> None:
     """SET LOCAL on PostgreSQL, passed on to the workers on Citus (which keeps SET LOCAL to the
     coordinator unless asked)."""
-    if session.get_bind().dialect.name != "postgresql":
+    bind = session.get_bind() if isinstance(session, Session) else session
+    if bind.dialect.name != "postgresql":
         return
-    connection = session.connection()
+    connection = session.connection() if isinstance(session, Session) else session
     if citus.on(connection):
         connection.exec_driver_sql("SET LOCAL citus.propagate_set_commands = 'local'")
     connection.exec_driver_sql(f"SET LOCAL {setting} = {value}")

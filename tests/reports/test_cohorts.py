@@ -18,11 +18,13 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
-from reports import cohorts
+from reports import build, cohorts
 from reports.build import build_site
 from reports.cohorts import cohorts_report, parse_horizons
+from reports.models import ReportFirstSale, ReportSale
 from reports.roi import parse_report_query
 from tests.pages.conftest import EMAIL, PASSWORD, log_in
 from tracker.credentials import hash_password
@@ -190,3 +192,36 @@ def test_the_api_page_and_csv_agree(marketer, site, history, token):
     assert lines[-1] == "(all customers),3.00,235.00,78.33,110.00,116.67,136.67,150.00,"
     bad = client.get("/reports/cohorts", query_string={**query, "horizons": "soon"})
     assert bad.status_code == 400 and "horizons" in bad.get_data(as_text=True)
+
+
+def test_a_build_that_stops_half_way_leaves_the_built_cohorts_as_they_were(session, site, history,
+                                                                           monkeypatch):
+    first = datetime.fromisoformat(history["from"]).date()
+    days = (first - timedelta(days=45), first + timedelta(days=130))
+    build_site(session, site, *days)
+    session.rollback()
+    built = _report(session, site, history, by="source", model="linear")
+    stored = _stored_cohort_rows(session)
+    assert stored[0] > 0 and stored[1] > 0
+
+    orders_to_split = build.credit.orders_to_split
+
+    def dropped_after_two(*args):  # the database goes away while the orders stream in
+        for number, order in enumerate(orders_to_split(*args)):
+            if number == 2:
+                raise OperationalError("SELECT ...", {}, Exception("server closed the connection"))
+            yield order
+
+    monkeypatch.setattr(build.credit, "orders_to_split", dropped_after_two)
+    with pytest.raises(OperationalError):
+        build_site(session, site, *days)
+    session.rollback()
+    assert _stored_cohort_rows(session) == stored
+    assert _report(session, site, history, by="source", model="linear") == built
+
+
+def _stored_cohort_rows(session) -> tuple[int, int]:
+    counts = tuple(session.scalar(select(func.count()).select_from(table))
+                   for table in (ReportSale, ReportFirstSale))
+    session.rollback()
+    return counts
