@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from datetime import date, timedelta
 from operator import add
 from zoneinfo import ZoneInfo
@@ -79,11 +79,13 @@ def build_site(
                 ReportRollup.day >= chunk_start, ReportRollup.day <= chunk_end,
             )
         )
-        orders = credit.orders_to_split(session, site, start, end, ROLLUP_LOOKBACK)
         # The cohorts' rows are sent as the split makes them (on PostgreSQL on connections of their
         # own, opened while the server starts on the orders, and taking the rows in meanwhile);
-        # the rollups once the split has summed them.
+        # the rollups once the split has summed them. If anything fails, the orders' read is ended
+        # (its connection is then free to roll back) and the cohorts' writes abandoned.
         with ExitStack() as cohorts:
+            orders = cohorts.enter_context(closing(
+                credit.orders_to_split(session, site, start, end, ROLLUP_LOOKBACK)))
             first_sale, sale = (
                 cohorts.enter_context(replacing(session, table.__table__, fields, table.site_id == site.id,
                                                 table.day >= chunk_start, table.day <= chunk_end))

@@ -12,7 +12,7 @@ from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, Engine, Table, delete, text
 from sqlalchemy.orm import Session
 
-from tracker.db import rebuildable, sqlite_time
+from tracker.db import driver_errors, rebuildable, sqlite_time
 
 
 def bulk_insert(
@@ -61,12 +61,13 @@ def replacing(session: Session, table: Table, columns: Sequence[str], *where) ->
         bulk_insert(session, table.name, columns, rows.collected)
         return
     side = _SideCopy(session.get_bind(), table, columns, where)
-    try:
-        yield side
-    except BaseException as error:
-        side.close(error)
-        raise
-    side.close(None)
+    with driver_errors(session.connection(), f"COPY {table.name}"):
+        try:
+            yield side
+        except BaseException as error:
+            side.close(error)
+            raise
+        side.close(None)
 
 
 class Rows:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from reports.attribution import ORDER_SCALE, AttributionModel, TimedTouch, age_seconds, credit_parts
 from tracker import citus
 from tracker.days import local_day
-from tracker.db import without_jit
+from tracker.db import driver_errors, without_jit
 from tracker.models import Order, Refund, Site, TrackedSession, Visitor
 from tracker.sales import (
     COUNTED_STATUSES,
@@ -286,17 +286,19 @@ def orders_to_split(
     cursor = connection.connection.driver_connection.cursor()
     untouched: dict[int, CreditedOrder] = {}
     current, order = None, None
-    for row in cursor.stream(_PLAIN_SQL[citus.on(connection)], params, binary=True, size=STREAM_CHUNK):
-        if row[0] != current:
-            if order is not None:
-                yield order
-            current = row[0]
-            if row[6] is None:  # no touches (a session's channel is never null)
-                untouched[current] = CreditedOrder(current, row[13], row[1], row[2], row[3], [], row[12])
-                order = None
-                continue
-            order = (current, row[1], row[2], row[3], [], row[12], row[13])
-        order[4].append((row[4], row[5], row[6:12]))
+    sql = _PLAIN_SQL[citus.on(connection)]
+    with driver_errors(connection, sql):
+        for row in cursor.stream(sql, params, binary=True, size=STREAM_CHUNK):
+            if row[0] != current:
+                if order is not None:
+                    yield order
+                current = row[0]
+                if row[6] is None:  # no touches (a session's channel is never null)
+                    untouched[current] = CreditedOrder(current, row[13], row[1], row[2], row[3], [], row[12])
+                    order = None
+                    continue
+                order = (current, row[1], row[2], row[3], [], row[12], row[13])
+            order[4].append((row[4], row[5], row[6:12]))
     if order is not None:
         yield order
     if untouched:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -102,6 +103,21 @@ def without_nested_loops(session: Session) -> Iterator[None]:
     _set_local(session, "enable_nestloop", "off")
     yield
     _set_local(session, "enable_nestloop", "DEFAULT")
+
+
+@contextmanager
+def driver_errors(connection: Connection, statement: str) -> Iterator[None]:
+    """Errors of the driver's own cursor (a COPY, a streamed read) raised as SQLAlchemy raises those
+    of the statements it runs, so that the commands, their retries and tracker.waits.unanswered
+    know them (a connection lost in the middle of a COPY is a database that did not answer)."""
+    dbapi = connection.dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.Error as error:
+        raise DBAPIError.instance(
+            statement, None, error, dbapi.Error, dialect=connection.dialect,
+            connection_invalidated=connection.dialect.is_disconnect(error, None, None),
+        ) from error
 
 
 def rebuildable(session: Session | Connection) -> None:

@@ -14,6 +14,8 @@ Customers (site in New York; first sales in the range starting 200 days ago):
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,7 +23,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from reports import build, cohorts
+from reports import build, bulk, cohorts
 from reports.build import build_site
 from reports.cohorts import cohorts_report, parse_horizons
 from reports.models import ReportFirstSale, ReportSale
@@ -31,6 +33,7 @@ from tracker.credentials import hash_password
 from tracker.days import site_today
 from tracker.errors import ReportQueryError
 from tracker.models import Order, Role, User
+from tracker.waits import unanswered
 
 HORIZONS = "30,60,90,180,365"
 
@@ -225,3 +228,68 @@ def _stored_cohort_rows(session) -> tuple[int, int]:
                    for table in (ReportSale, ReportFirstSale))
     session.rollback()
     return counts
+
+
+@pytest.mark.parametrize("lost", ["the orders' read", "the cohorts' writes"])
+def test_a_connection_lost_during_a_build_is_a_database_that_did_not_answer(
+    lost, database_backend, session, site, history, monkeypatch
+):
+    """The build stops with the error its retries know (never hanging on its own connection, never
+    a driver's error), leaves the built cohorts as they were, and the next run builds them."""
+    if database_backend != "postgresql":
+        pytest.skip("SQLite writes the build in one connection, in one transaction")
+    first = datetime.fromisoformat(history["from"]).date()
+    days = (first - timedelta(days=45), first + timedelta(days=130))
+    build_site(session, site, *days)
+    session.rollback()
+    built = _report(session, site, history, by="source", model="linear")
+    stored = _stored_cohort_rows(session)
+    engine = session.get_bind()
+
+    def terminate(pid: int) -> None:
+        with engine.connect() as admin:
+            admin.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+
+    if lost == "the orders' read":
+        orders_to_split = build.credit.orders_to_split
+
+        def read(session_, *args):
+            for number, order in enumerate(orders_to_split(session_, *args)):
+                if number == 1:
+                    terminate(session_.connection().connection.driver_connection.info.backend_pid)
+                yield order
+
+        monkeypatch.setattr(build.credit, "orders_to_split", read)
+    else:
+        copy = bulk._copy
+
+        @contextmanager
+        def lost_copy(cursor, table, columns, queued=False):
+            with copy(cursor, table, columns, queued) as started:
+                if table == ReportSale.__tablename__:
+                    terminate(cursor.connection.info.backend_pid)
+                yield started
+
+        monkeypatch.setattr(bulk, "_copy", lost_copy)
+
+    outcome = {}
+
+    def run():
+        try:
+            build_site(session, site, *days)
+        except Exception as error:  # noqa: BLE001 (the outcome under test)
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "the build hung"
+    error = outcome.get("error")
+    assert isinstance(error, OperationalError) and unanswered(error), error
+    session.rollback()
+    monkeypatch.undo()
+    assert _stored_cohort_rows(session) == stored
+    build_site(session, site, *days)
+    session.rollback()
+    assert _stored_cohort_rows(session) == stored
+    assert _report(session, site, history, by="source", model="linear") == built
