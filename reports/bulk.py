@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
+from typing import Protocol
 
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, Engine, Table, delete, text
@@ -26,7 +27,9 @@ def bulk_insert(
         connection = connection.connection()
     if connection.dialect.name == "postgresql":
         cursor = connection.connection.driver_connection.cursor()
-        copy_rows(cursor, table, columns, rows)
+        with driver_errors(connection, f"COPY {table}"), _copy(cursor, table, columns) as copy:
+            for row in rows:
+                copy.write_row(row)
         return
     # SQLite: dates as ISO text and timestamps as tracker.db.UTCDateTime stores them, looking only
     # at the columns that hold them (a column holds one type).
@@ -55,7 +58,7 @@ def replacing(session: Session, table: Table, columns: Sequence[str], *where) ->
     its other core while the caller goes on making them. On SQLite (one writer) they are collected
     and written in the caller's transaction on leaving."""
     if session.get_bind().dialect.name != "postgresql":
-        rows = Rows()
+        rows = _Collected()
         yield rows
         session.execute(delete(table).where(*where))
         bulk_insert(session, table.name, columns, rows.collected)
@@ -70,15 +73,21 @@ def replacing(session: Session, table: Table, columns: Sequence[str], *where) ->
         side.close(None)
 
 
-class Rows:
-    """Rows appended one by one (`write_row`); here kept in a list."""
+class Rows(Protocol):
+    """Where rows are appended one by one."""
+
+    def write_row(self, row: Sequence) -> None: ...
+
+
+class _Collected:
+    """replacing() on SQLite: the rows kept in a list."""
 
     def __init__(self) -> None:
         self.collected: list[Sequence] = []
         self.write_row = self.collected.append
 
 
-class _SideCopy(Rows):
+class _SideCopy:
     """replacing() on PostgreSQL: a COPY on a connection of its own, opened in a thread; the first
     row waits for it to be ready, the later ones go straight to it."""
 
@@ -112,13 +121,6 @@ class _SideCopy(Rows):
                 self._connection.commit()
             else:
                 self._copying.__exit__(type(error), error, error.__traceback__)
-
-
-def copy_rows(cursor, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
-    """PostgreSQL: COPY rows into `table` (see _copy)."""
-    with _copy(cursor, table, columns) as copy:
-        for row in rows:
-            copy.write_row(row)
 
 
 @contextmanager

@@ -234,13 +234,15 @@ def _credited_orders_joined(
     orders: dict[int, CreditedOrder] = {}
     order = None
     touches = None
-    for row in cursor.stream(_JOINED_SQL[citus.on(connection)], params, size=STREAM_CHUNK):
-        if order is None or order.id != row[0]:
-            order = orders[row[0]] = CreditedOrder(*row[:5], [], row[12])
-            touches = order.touches
-        if row[5] is not None:
-            key = row[6:12]  # channel, source, medium, campaign, content, term
-            touches.append((TimedTouch(row[5], key[1] == DIRECT), key))
+    sql = _JOINED_SQL[citus.on(connection)]
+    with driver_errors(connection, sql):
+        for row in cursor.stream(sql, params, size=STREAM_CHUNK):
+            if order is None or order.id != row[0]:
+                order = orders[row[0]] = CreditedOrder(*row[:5], [], row[12])
+                touches = order.touches
+            if row[5] is not None:
+                key = row[6:12]  # channel, source, medium, campaign, content, term
+                touches.append((TimedTouch(row[5], key[1] == DIRECT), key))
     landing_fallback(session, site, orders)
     return list(orders.values())
 

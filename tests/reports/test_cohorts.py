@@ -197,15 +197,21 @@ def test_the_api_page_and_csv_agree(marketer, site, history, token):
     assert bad.status_code == 400 and "horizons" in bad.get_data(as_text=True)
 
 
-def test_a_build_that_stops_half_way_leaves_the_built_cohorts_as_they_were(session, site, history,
-                                                                           monkeypatch):
+@pytest.fixture
+def built(session, site, history):
+    """The history built once: the days built, the cohorts report then, and the cohort rows stored."""
     first = datetime.fromisoformat(history["from"]).date()
     days = (first - timedelta(days=45), first + timedelta(days=130))
     build_site(session, site, *days)
     session.rollback()
-    built = _report(session, site, history, by="source", model="linear")
     stored = _stored_cohort_rows(session)
     assert stored[0] > 0 and stored[1] > 0
+    return days, _report(session, site, history, by="source", model="linear"), stored
+
+
+def test_a_build_that_stops_half_way_leaves_the_built_cohorts_as_they_were(session, site, history, built,
+                                                                           monkeypatch):
+    days, report, stored = built
 
     orders_to_split = build.credit.orders_to_split
 
@@ -220,7 +226,7 @@ def test_a_build_that_stops_half_way_leaves_the_built_cohorts_as_they_were(sessi
         build_site(session, site, *days)
     session.rollback()
     assert _stored_cohort_rows(session) == stored
-    assert _report(session, site, history, by="source", model="linear") == built
+    assert _report(session, site, history, by="source", model="linear") == report
 
 
 def _stored_cohort_rows(session) -> tuple[int, int]:
@@ -232,18 +238,13 @@ def _stored_cohort_rows(session) -> tuple[int, int]:
 
 @pytest.mark.parametrize("lost", ["the orders' read", "the cohorts' writes"])
 def test_a_connection_lost_during_a_build_is_a_database_that_did_not_answer(
-    lost, database_backend, session, site, history, monkeypatch
+    lost, database_backend, session, site, history, built, monkeypatch
 ):
     """The build stops with the error its retries know (never hanging on its own connection, never
     a driver's error), leaves the built cohorts as they were, and the next run builds them."""
     if database_backend != "postgresql":
         pytest.skip("SQLite writes the build in one connection, in one transaction")
-    first = datetime.fromisoformat(history["from"]).date()
-    days = (first - timedelta(days=45), first + timedelta(days=130))
-    build_site(session, site, *days)
-    session.rollback()
-    built = _report(session, site, history, by="source", model="linear")
-    stored = _stored_cohort_rows(session)
+    days, report, stored = built
     engine = session.get_bind()
 
     def terminate(pid: int) -> None:
@@ -292,4 +293,4 @@ def test_a_connection_lost_during_a_build_is_a_database_that_did_not_answer(
     build_site(session, site, *days)
     session.rollback()
     assert _stored_cohort_rows(session) == stored
-    assert _report(session, site, history, by="source", model="linear") == built
+    assert _report(session, site, history, by="source", model="linear") == report
