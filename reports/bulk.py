@@ -13,7 +13,7 @@ from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, Engine, Table, delete, text
 from sqlalchemy.orm import Session
 
-from tracker.db import driver_errors, rebuildable, sqlite_time
+from tracker.db import driver_cursor, driver_errors, rebuildable, sqlite_time
 
 
 def bulk_insert(
@@ -26,8 +26,7 @@ def bulk_insert(
     if isinstance(connection, Session):
         connection = connection.connection()
     if connection.dialect.name == "postgresql":
-        cursor = connection.connection.driver_connection.cursor()
-        with driver_errors(connection, f"COPY {table}"), _copy(cursor, table, columns) as copy:
+        with driver_cursor(connection, f"COPY {table}") as cursor, _copy(cursor, table, columns) as copy:
             for row in rows:
                 copy.write_row(row)
         return
@@ -63,8 +62,9 @@ def replacing(session: Session, table: Table, columns: Sequence[str], *where) ->
         session.execute(delete(table).where(*where))
         bulk_insert(session, table.name, columns, rows.collected)
         return
-    side = _SideCopy(session.get_bind(), table, columns, where)
-    with driver_errors(session.connection(), f"COPY {table.name}"):
+    engine = session.get_bind()
+    side = _SideCopy(engine, table, columns, where)
+    with driver_errors(engine, f"COPY {table.name}"):  # a lost COPY surfaces at the caller's write_row
         try:
             yield side
         except BaseException as error:
@@ -92,7 +92,7 @@ class _SideCopy:
     row waits for it to be ready, the later ones go straight to it."""
 
     def __init__(self, engine: Engine, table: Table, columns: Sequence[str], where) -> None:
-        self._stack = ExitStack()  # the connection
+        self._stack = ExitStack()  # the connection and its cursor
         pool = ThreadPoolExecutor(max_workers=1)
         self._ready = pool.submit(self._open, engine, table, columns, where)
         pool.shutdown(wait=False)  # the thread ends once the COPY is under way
@@ -102,7 +102,7 @@ class _SideCopy:
         self._connection = connection = self._stack.enter_context(engine.connect())
         rebuildable(connection)
         connection.execute(delete(table).where(*where))
-        cursor = connection.connection.driver_connection.cursor()
+        cursor = self._stack.enter_context(driver_cursor(connection, f"COPY {table.name}"))
         copying = _copy(cursor, table.name, columns, queued=True)
         self._copy = copying.__enter__()
         self._copying = copying

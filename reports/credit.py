@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from reports.attribution import ORDER_SCALE, AttributionModel, TimedTouch, age_seconds, credit_parts
 from tracker import citus
 from tracker.days import local_day
-from tracker.db import driver_errors, without_jit
+from tracker.db import driver_cursor, without_jit
 from tracker.models import Order, Refund, Site, TrackedSession, Visitor
 from tracker.sales import (
     COUNTED_STATUSES,
@@ -230,12 +230,11 @@ def _credited_orders_joined(
     connection = session.connection()
     # Rows are taken in chunks as the server produces them, so this loop runs while the server
     # is still looking up the later orders' touches (plain tuples, on the session's transaction).
-    cursor = connection.connection.driver_connection.cursor()
     orders: dict[int, CreditedOrder] = {}
     order = None
     touches = None
     sql = _JOINED_SQL[citus.on(connection)]
-    with driver_errors(connection, sql):
+    with driver_cursor(connection, sql) as cursor:
         for row in cursor.stream(sql, params, size=STREAM_CHUNK):
             if order is None or order.id != row[0]:
                 order = orders[row[0]] = CreditedOrder(*row[:5], [], row[12])
@@ -285,11 +284,10 @@ def orders_to_split(
     connection = session.connection()
     params = {"site": site.id, "start": start, "end": end, "zone": site.timezone,
               "window": timedelta(days=lookback), "direct": DIRECT}
-    cursor = connection.connection.driver_connection.cursor()
     untouched: dict[int, CreditedOrder] = {}
     current, order = None, None
     sql = _PLAIN_SQL[citus.on(connection)]
-    with driver_errors(connection, sql):
+    with driver_cursor(connection, sql) as cursor:
         for row in cursor.stream(sql, params, binary=True, size=STREAM_CHUNK):
             if row[0] != current:
                 if order is not None:

@@ -106,17 +106,25 @@ def without_nested_loops(session: Session) -> Iterator[None]:
 
 
 @contextmanager
-def driver_errors(connection: Connection, statement: str) -> Iterator[None]:
-    """Errors of the driver's own cursor (a COPY, a streamed read) raised as SQLAlchemy raises those
-    of the statements it runs, so that the commands, their retries and tracker.waits.unanswered
-    know them (a connection lost in the middle of a COPY is a database that did not answer)."""
-    dbapi = connection.dialect.loaded_dbapi
+def driver_cursor(connection: Connection, statement: str) -> Iterator:
+    """The driver's own cursor on `connection`, for what SQLAlchemy does not offer (a COPY, a read
+    streamed in chunks), whose errors are raised as driver_errors says."""
+    with driver_errors(connection, statement):
+        yield connection.connection.driver_connection.cursor()
+
+
+@contextmanager
+def driver_errors(bind: Connection | Engine, statement: str) -> Iterator[None]:
+    """Errors of the driver's own cursor raised as SQLAlchemy raises those of the statements it
+    runs, so that the commands, their retries and tracker.waits.unanswered know them (a connection
+    lost in the middle of a COPY is a database that did not answer)."""
+    dialect = bind.dialect
     try:
         yield
-    except dbapi.Error as error:
+    except dialect.loaded_dbapi.Error as error:
         raise DBAPIError.instance(
-            statement, None, error, dbapi.Error, dialect=connection.dialect,
-            connection_invalidated=connection.dialect.is_disconnect(error, None, None),
+            statement, None, error, dialect.loaded_dbapi.Error, dialect=dialect,
+            connection_invalidated=dialect.is_disconnect(error, None, None),
         ) from error
 
 
