@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from reports import claims, digest
+from reports import claims
 from reports.build import build_site, refresh_site
 from reports.costs import read_csv, save_costs
 from reports.links import unlinked_count
@@ -94,6 +94,9 @@ def digest_group():
 @user_errors
 def digest_send(site_ref: str | None, day, to: str | None) -> None:
     """Email the digest of yesterday (or --date): figures, SMS campaigns, alerts; once per recipient."""
+    # Loaded here: the email's templates (Jinja2), which `tracker reports build` does not need.
+    from reports import digest
+
     config = load_config()
     server = MailServer.from_url(config.smtp_url)
     engine = make_engine(config.database_url, config.waits)

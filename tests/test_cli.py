@@ -1,5 +1,8 @@
 """The foundation commands: sites, secrets, users, tokens, and their one-sentence errors."""
 
+import subprocess
+import sys
+
 import click
 from sqlalchemy import select
 
@@ -143,3 +146,26 @@ def test_only_expected_errors_become_a_sentence_a_bug_keeps_its_traceback(runner
     bug = runner.invoke(fails, ["bug"])
     assert bug.exit_code == 1 and isinstance(bug.exception, ValueError)
     assert "an unexpected bug" not in bug.stderr  # not dressed up as a user error
+
+
+def test_help_lists_every_group_of_commands_with_its_summary(runner):
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0, result.output
+    for name, summary in (("claims", "Import what SMS and email platforms report"), ("db", "schema"),
+                          ("people", "erase it"), ("reports", ""), ("tokens", "API tokens"),
+                          ("users", "Manage the people"), ("webhooks", ""), ("demo", "")):
+        line = next((row for row in result.output.splitlines() if row.strip().startswith(name + " ")), None)
+        assert line is not None and summary in line, f"{name}: {line!r}"
+    unknown = runner.invoke(main, ["report", "build"])
+    assert unknown.exit_code == 2 and "No such command 'report'" in unknown.output
+
+
+def test_the_nightly_build_command_starts_without_the_web_and_mail_modules():
+    """`tracker reports build`, run by cron every morning, loads only what it uses: not Flask (the
+    server's), not Jinja2 (the digest's), not the webhook parsers."""
+    probe = ("import sys\nfrom tracker.cli import main\n"
+             "try:\n    main(['reports', 'build', '--help'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('flask', 'jinja2', 'tracker.webhooks.shopify', 'tracker.access')"
+             " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]", out

@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ROOTS = {"tracker.app", "tracker.cli", "tracker.wsgi", "tracker.server", "tracker.__main__"}
+# The composition roots: the app factory, wsgi, the server, and the command line (its root and the
+# groups it keeps itself, tracker/cli/).
+ROOTS = {"tracker.app", "tracker.wsgi", "tracker.server", "tracker.__main__"}
+ROOT_PACKAGES = ("tracker.cli",)
 LAYERS = {"core": 0, "tracker.collect": 1, "tracker.webhooks": 1, "reports": 2, "root": 3}
 
 
@@ -32,7 +35,7 @@ MODULES = _modules()
 
 
 def _layer(module: str) -> str:
-    if module in ROOTS:
+    if module in ROOTS or any(module == p or module.startswith(p + ".") for p in ROOT_PACKAGES):
         return "root"
     for prefix in ("tracker.collect", "tracker.webhooks", "reports"):
         if module == prefix or module.startswith(prefix + "."):

@@ -1,7 +1,8 @@
 """What every `tracker` command shares: its configuration, a database session, one-sentence errors.
 
 A leaf of the command line: the groups of each part (`reports.cli`, `reports.demo`,
-`tracker.webhooks.cli`) import it, and the root (`tracker.cli`) gathers the groups.
+`tracker.webhooks.cli`, `tracker.cli.people`, `tracker.cli.users`) import it, and the root
+(`tracker.cli`) loads each group when one of its commands runs.
 """
 
 from __future__ import annotations
@@ -88,3 +89,16 @@ def fewer_collections() -> None:
     command line's CPU otherwise)."""
     gc.freeze()
     gc.set_threshold(50_000, 50, 50)
+
+
+def when(moment, never: str) -> str:
+    """A stored moment as a command prints it (UTC, to the minute), or `never` when there is none."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else never
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Rows printed under their header in aligned columns."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = (str(value).ljust(width) for value, width in zip(row, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
