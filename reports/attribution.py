@@ -136,17 +136,26 @@ def add_credit(rows: Sequence[list[int]], ages: Sequence[int], directs: Sequence
     n = len(rows)
     scale = ORDER_SCALE
     new_units = scale if new else 0
-    for at, row in ((_LAST, rows[-1]), (_FIRST, rows[0]), (_NON_DIRECT, rows[last_non_direct(directs)])):
-        row[at] += scale
-        row[at + 1] += net_minor
-        row[at + 2] += new_units
+    row = rows[-1]
+    row[_LAST] += scale
+    row[_LAST + 1] += net_minor
+    row[_LAST + 2] += new_units
+    row = rows[0]
+    row[_FIRST] += scale
+    row[_FIRST + 1] += net_minor
+    row[_FIRST + 2] += new_units
+    row = rows[last_non_direct(directs)]
+    row[_NON_DIRECT] += scale
+    row[_NON_DIRECT + 1] += net_minor
+    row[_NON_DIRECT + 2] += new_units
     lin_u, lin_m = _equal(scale, n), _equal(net_minor, n)
     if n <= 2:
         pos_u, pos_m = lin_u, lin_m
     else:
         pos_u, pos_m = _position_units(n), allocate_ints(net_minor, _position_weights(n))
     weights = decay_weights_seconds(ages)
-    dec_u, dec_m = allocate_ints(scale, weights), allocate_ints(net_minor, weights)
+    whole = sum(weights)  # never 0: every weight is positive
+    dec_u, dec_m = _largest_remainder(scale, weights, whole), _largest_remainder(net_minor, weights, whole)
     for row, lu, lm, pu, pm, du, dm in zip(rows, lin_u, lin_m, pos_u, pos_m, dec_u, dec_m):  # noqa: B905
         row[_LINEAR] += lu
         row[_LINEAR + 1] += lm
@@ -267,11 +276,20 @@ def allocate_ints(total: int, weights: Sequence[int]) -> list[int]:
     whole = sum(weights)
     if whole == 0:
         raise ValueError("Cannot split an amount over shares that sum to zero.")
-    parts = [total * w // whole for w in weights]
+    return _largest_remainder(total, weights, whole)
+
+
+def _largest_remainder(total: int, weights: Sequence[int], whole: int) -> list[int]:
+    """allocate_ints() by weights whose sum `whole` (not 0) is known: each weight's floor, then the
+    units left over to the largest remainders (one division per weight gives both)."""
+    parts, remainders = [], []
+    for weight in weights:
+        part, remainder = divmod(total * weight, whole)
+        parts.append(part)
+        remainders.append(remainder)
     left = total - sum(parts)
     if left:
-        remainders = [total * w % whole for w in weights]
         # A stable sort keeps equal remainders in touch order, even in reverse.
-        for i in sorted(range(n), key=remainders.__getitem__, reverse=True)[:left]:
+        for i in sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)[:left]:
             parts[i] += 1
     return parts
