@@ -10,7 +10,10 @@ COPY reports ./reports
 COPY migrations ./migrations
 COPY alembic.ini ./
 COPY js/dist ./js/dist
-RUN pip install --no-cache-dir -e . && mkdir -p /app/instance && chown tracker:tracker /app/instance
+# The bytecode is compiled here, once: with PYTHONDONTWRITEBYTECODE nothing writes it later, and each
+# command (the nightly `tracker reports build` among them) would otherwise compile every module anew.
+RUN pip install --no-cache-dir -e . && python -m compileall -q tracker reports migrations \
+    && mkdir -p /app/instance && chown tracker:tracker /app/instance
 
 USER tracker
 EXPOSE 8000

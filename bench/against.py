@@ -173,6 +173,8 @@ def main() -> None:
     args = parser.parse_args()
     args.orders = args.sessions * 3 // 100 if args.orders is None else args.orders
     other = args.other.resolve()
+    for tree in (ROOT, other):
+        report_bench.compiled(tree)
     head = subprocess.run(["git", "-C", str(other), "log", "-1", "--format=%h %s"], capture_output=True,
                           text=True).stdout.strip()
     print(f"this: {ROOT}; other: {other} ({head[:70]}); {os.cpu_count()} CPUs; "
