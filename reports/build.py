@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from reports import credit, links, traffic
 from reports.attribution import CREDIT_WIDTH, ORDER_SCALE, SPLIT_MODELS, add_credit
-from reports.bulk import Rows, bulk_insert, replacing
+from reports.bulk import Rows, replacing
 from reports.credit import UNATTRIBUTED_KEY
 from reports.models import ReportBuild, ReportFirstSale, ReportRollup, ReportSale
 from reports.rollups import ROLLUP_LOOKBACK, coverage
@@ -73,25 +73,22 @@ def build_site(
         # On PostgreSQL the traffic rollups are written on a connection of their own meanwhile: the
         # server counts sessions and visitors while this process splits credit.
         traffic_done = _alongside(session, site.id, traffic.build_traffic, chunk_start, chunk_end)
-        session.execute(
-            delete(ReportRollup).where(
-                ReportRollup.site_id == site.id, ReportRollup.lookback == ROLLUP_LOOKBACK,
-                ReportRollup.day >= chunk_start, ReportRollup.day <= chunk_end,
-            )
-        )
-        # The cohorts' rows are sent as the split makes them (on PostgreSQL on connections of their
-        # own, opened while the server starts on the orders, and taking the rows in meanwhile);
-        # the rollups once the split has summed them. If anything fails, the orders' read is ended
-        # (its connection is then free to roll back) and the cohorts' writes abandoned.
-        with ExitStack() as cohorts:
-            orders = cohorts.enter_context(closing(
+        # Every table the chunk rewrites gets its rows as the split makes them (on PostgreSQL each on
+        # a connection of its own, opened while the server starts on the orders: its old rows are
+        # deleted meanwhile, and the new ones taken in as they come), the rollups once the split
+        # has summed them. If anything fails, the orders' read is ended (its connection is then
+        # free to roll back) and the writes abandoned.
+        with ExitStack() as writes:
+            orders = writes.enter_context(closing(
                 credit.orders_to_split(session, site, start, end, ROLLUP_LOOKBACK)))
-            first_sale, sale = (
-                cohorts.enter_context(replacing(session, table.__table__, fields, table.site_id == site.id,
-                                                table.day >= chunk_start, table.day <= chunk_end))
-                for table, fields in ((ReportFirstSale, FIRST_SALE_FIELDS), (ReportSale, SALE_FIELDS)))
-            rollup_rows = _split(site.id, orders, first_sale, sale)
-            bulk_insert(session, ReportRollup.__table__.name, ROLLUP_FIELDS, rollup_rows)
+            rollups, first_sale, sale = (
+                writes.enter_context(replacing(session, table.__table__, fields, table.site_id == site.id,
+                                                *where, table.day >= chunk_start, table.day <= chunk_end))
+                for table, fields, where in (
+                    (ReportRollup, ROLLUP_FIELDS, (ReportRollup.lookback == ROLLUP_LOOKBACK,)),
+                    (ReportFirstSale, FIRST_SALE_FIELDS, ()), (ReportSale, SALE_FIELDS, ())))
+            for row in _split(site.id, orders, first_sale, sale):
+                rollups.write_row(row)
         if traffic_done is None:
             traffic.build_traffic(session, site, chunk_start, chunk_end)
         else:  # committed; the days count as built only with this chunk's commit
