@@ -26,8 +26,8 @@ from sqlalchemy.exc import OperationalError
 from reports import build, bulk, cohorts
 from reports.build import build_site
 from reports.cohorts import cohorts_report, parse_horizons
-from reports.models import ReportFirstSale, ReportSale
-from reports.roi import parse_report_query
+from reports.models import ReportFirstSale, ReportRollup, ReportSale
+from reports.roi import parse_report_query, roi_report
 from tests.pages.conftest import EMAIL, PASSWORD, log_in
 from tracker.credentials import hash_password
 from tracker.days import site_today
@@ -199,19 +199,29 @@ def test_the_api_page_and_csv_agree(marketer, site, history, token):
 
 @pytest.fixture
 def built(session, site, history):
-    """The history built once: the days built, the cohorts report then, and the cohort rows stored."""
+    """The history built once: the days built, the cohorts and ROI reports then, and the rows stored
+    in the tables the build replaces on connections of their own (sales, first sales, rollups)."""
     first = datetime.fromisoformat(history["from"]).date()
     days = (first - timedelta(days=45), first + timedelta(days=130))
     build_site(session, site, *days)
     session.rollback()
-    stored = _stored_cohort_rows(session)
-    assert stored[0] > 0 and stored[1] > 0
-    return days, _report(session, site, history, by="source", model="linear"), stored
+    stored = _stored_rows(session)
+    assert all(stored)
+    return days, _reports(session, site, history), stored
 
 
-def test_a_build_that_stops_half_way_leaves_the_built_cohorts_as_they_were(session, site, history, built,
-                                                                           monkeypatch):
-    days, report, stored = built
+def _reports(session, site, history) -> tuple:
+    """What the marketer sees of the built days: the cohorts report and the ROI report's rows (read
+    from the credit rollups)."""
+    roi = roi_report(session, parse_report_query(session, {"site": site.public_id, **history,
+                                                           "model": "time_decay"}))
+    session.rollback()
+    return _report(session, site, history, by="source", model="linear"), roi["rows"], roi["totals"]
+
+
+def test_a_build_that_stops_half_way_leaves_what_was_built_as_it_was(session, site, history, built,
+                                                                     monkeypatch):
+    days, reports, stored = built
 
     orders_to_split = build.credit.orders_to_split
 
@@ -225,13 +235,13 @@ def test_a_build_that_stops_half_way_leaves_the_built_cohorts_as_they_were(sessi
     with pytest.raises(OperationalError):
         build_site(session, site, *days)
     session.rollback()
-    assert _stored_cohort_rows(session) == stored
-    assert _report(session, site, history, by="source", model="linear") == report
+    assert _stored_rows(session) == stored
+    assert _reports(session, site, history) == reports
 
 
-def _stored_cohort_rows(session) -> tuple[int, int]:
+def _stored_rows(session) -> tuple[int, int, int]:
     counts = tuple(session.scalar(select(func.count()).select_from(table))
-                   for table in (ReportSale, ReportFirstSale))
+                   for table in (ReportSale, ReportFirstSale, ReportRollup))
     session.rollback()
     return counts
 
@@ -241,10 +251,10 @@ def test_a_connection_lost_during_a_build_is_a_database_that_did_not_answer(
     lost, database_backend, session, site, history, built, monkeypatch
 ):
     """The build stops with the error its retries know (never hanging on its own connection, never
-    a driver's error), leaves the built cohorts as they were, and the next run builds them."""
+    a driver's error), leaves what was built as it was, and the next run builds it."""
     if database_backend != "postgresql":
         pytest.skip("SQLite writes the build in one connection, in one transaction")
-    days, report, stored = built
+    days, reports, stored = built
     engine = session.get_bind()
 
     def terminate(pid: int) -> None:
@@ -289,8 +299,9 @@ def test_a_connection_lost_during_a_build_is_a_database_that_did_not_answer(
     assert isinstance(error, OperationalError) and unanswered(error), error
     session.rollback()
     monkeypatch.undo()
-    assert _stored_cohort_rows(session) == stored
+    assert _stored_rows(session) == stored
+    assert _reports(session, site, history) == reports
     build_site(session, site, *days)
     session.rollback()
-    assert _stored_cohort_rows(session) == stored
-    assert _report(session, site, history, by="source", model="linear") == report
+    assert _stored_rows(session) == stored
+    assert _reports(session, site, history) == reports
