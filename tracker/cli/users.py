@@ -56,13 +56,7 @@ def users_add(email: str, site_refs: tuple[str, ...], admin: bool) -> None:
 @user_errors
 def users_grant(email: str, site_ref: str) -> None:
     """Let a viewer see SITE."""
-    address = normalise_email(email)
-    with db_session() as session:
-        site = require_site(session, site_ref)
-        changed = access.grant(session, access.find_user(session, address), site)
-        domain = site.domain
-    if changed:
-        audit("users.grant", user=address, site=domain)
+    address, domain, changed = _change_sites(email, site_ref, access.grant, "users.grant")
     click.echo(f"{address} {'may now see' if changed else 'could already see'} {domain}.")
 
 
@@ -72,16 +66,24 @@ def users_grant(email: str, site_ref: str) -> None:
 @user_errors
 def users_revoke(email: str, site_ref: str) -> None:
     """Take SITE from a viewer; their logged-in sessions end at once."""
-    address = normalise_email(email)
-    with db_session() as session:
-        site = require_site(session, site_ref)
-        changed = access.revoke(session, access.find_user(session, address), site)
-        domain = site.domain
+    address, domain, changed = _change_sites(email, site_ref, access.revoke, "users.revoke")
     if changed:
-        audit("users.revoke", user=address, site=domain)
         click.echo(f"{address} may no longer see {domain}; their sessions are ended.")
     else:
         click.echo(f"{address} could not see {domain}; nothing changed.")
+
+
+def _change_sites(email: str, site_ref: str, change, event: str) -> tuple[str, str, bool]:
+    """Grant or revoke (`change`, from tracker.access) a viewer's site, audited as `event` when it
+    changed anything: (the address, the site's domain, whether it changed)."""
+    address = normalise_email(email)
+    with db_session() as session:
+        site = require_site(session, site_ref)
+        changed = change(session, access.find_user(session, address), site)
+        domain = site.domain
+    if changed:
+        audit(event, user=address, site=domain)
+    return address, domain, changed
 
 
 @users_group.command("list")
