@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import ExitStack, closing
 from datetime import date, timedelta
 from operator import add
@@ -25,7 +25,7 @@ from reports.credit import UNATTRIBUTED_KEY
 from reports.models import ReportBuild, ReportFirstSale, ReportRollup, ReportSale
 from reports.rollups import ROLLUP_LOOKBACK, coverage
 from tracker.days import days_between, range_bounds, runs
-from tracker.db import begin_write, rebuildable, utcnow
+from tracker.db import begin_write, in_own_thread, rebuildable, utcnow
 from tracker.models import Site, TrackedSession
 from tracker.touch import DIMENSIONS
 
@@ -127,10 +127,7 @@ def _alongside(session: Session, site_id: int, work: Callable[..., None], first:
             work(other, other.get(Site, site_id), first, last)
             other.commit()
 
-    pool = ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(run)
-    pool.shutdown(wait=False)  # the thread ends with its work; the caller waits on the future
-    return future
+    return in_own_thread(run)
 
 
 def _split(site_id: int, orders: Iterable[credit.PlainOrder], first_sale: Rows, sale: Rows) -> list[tuple]:

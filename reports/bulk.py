@@ -4,7 +4,6 @@ build's rollups and `tracker demo`'s synthetic history)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
 from typing import Protocol
@@ -13,7 +12,7 @@ from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, Engine, Table, delete, text
 from sqlalchemy.orm import Session
 
-from tracker.db import driver_cursor, driver_errors, rebuildable, sqlite_time
+from tracker.db import driver_cursor, driver_errors, in_own_thread, rebuildable, sqlite_time
 
 
 def bulk_insert(
@@ -93,9 +92,8 @@ class _SideCopy:
 
     def __init__(self, engine: Engine, table: Table, columns: Sequence[str], where) -> None:
         self._stack = ExitStack()  # the connection and its cursor
-        pool = ThreadPoolExecutor(max_workers=1)
-        self._ready = pool.submit(self._open, engine, table, columns, where)
-        pool.shutdown(wait=False)  # the thread ends once the COPY is under way
+        # the thread ends once the COPY is under way
+        self._ready = in_own_thread(self._open, engine, table, columns, where)
         self.write_row = self._first_row
 
     def _open(self, engine: Engine, table: Table, columns: Sequence[str], where) -> None:

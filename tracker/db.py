@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -126,6 +127,15 @@ def driver_errors(bind: Connection | Engine, statement: str) -> Iterator[None]:
             statement, None, error, dialect.loaded_dbapi.Error, dialect=dialect,
             connection_invalidated=dialect.is_disconnect(error, None, None),
         ) from error
+
+
+def in_own_thread(work: Callable[..., None], *args) -> Future:
+    """`work(*args)` started in a thread of its own, which ends with it: for a statement on a
+    connection of its own while the caller goes on (the caller waits on the Future returned)."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(work, *args)
+    pool.shutdown(wait=False)
+    return future
 
 
 def rebuildable(session: Session | Connection) -> None:
