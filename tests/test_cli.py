@@ -169,3 +169,15 @@ def test_the_nightly_build_command_starts_without_the_web_and_mail_modules():
              " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]", out
+
+
+def test_collections_are_paused_only_while_the_command_loads():
+    """The command line starts without garbage collections while its modules load; the command
+    itself (a server, an import of millions of rows) runs with them, or its memory would only grow."""
+    probe = ("import atexit, gc, sys\n"
+             "atexit.register(lambda: print('on' if gc.isenabled() else 'off'))\n"
+             "sys.argv = ['tracker', *sys.argv[1:]]\n"
+             "from tracker.__main__ import run\nrun()\n")
+    for command in (["reports", "build", "--help"], ["sites", "--help"], ["no-such-command"]):
+        done = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True)
+        assert done.stdout.strip().splitlines()[-1] == "on", (command, done.stdout, done.stderr)

@@ -42,6 +42,13 @@ class _Root(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *GROUPS})
 
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)  # loads the command's group (get_command)
+        finally:
+            gc.enable()  # paused by tracker.__main__ while the modules load
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in GROUPS:
             module, attribute = GROUPS[name].split(":")
