@@ -136,18 +136,10 @@ def add_credit(rows: Sequence[list[int]], ages: Sequence[int], directs: Sequence
     n = len(rows)
     scale = ORDER_SCALE
     new_units = scale if new else 0
-    row = rows[-1]
-    row[_LAST] += scale
-    row[_LAST + 1] += net_minor
-    row[_LAST + 2] += new_units
-    row = rows[0]
-    row[_FIRST] += scale
-    row[_FIRST + 1] += net_minor
-    row[_FIRST + 2] += new_units
-    row = rows[last_non_direct(directs)]
-    row[_NON_DIRECT] += scale
-    row[_NON_DIRECT + 1] += net_minor
-    row[_NON_DIRECT + 2] += new_units
+    for at, row in ((_LAST, rows[-1]), (_FIRST, rows[0]), (_NON_DIRECT, rows[last_non_direct(directs)])):
+        row[at] += scale
+        row[at + 1] += net_minor
+        row[at + 2] += new_units
     lin_u, lin_m = _equal(scale, n), _equal(net_minor, n)
     if n <= 2:
         pos_u, pos_m = lin_u, lin_m
