@@ -75,9 +75,9 @@ def build_site(
         traffic_done = _alongside(session, site.id, traffic.build_traffic, chunk_start, chunk_end)
         # Every table the chunk rewrites gets its rows as the split makes them (on PostgreSQL each on
         # a connection of its own, opened while the server starts on the orders: its old rows are
-        # deleted meanwhile, and the new ones taken in as they come), the rollups once the split
-        # has summed them. If anything fails, the orders' read is ended (its connection is then
-        # free to roll back) and the writes abandoned.
+        # deleted meanwhile, and the new ones taken in as they come), the rollups a day at a time.
+        # If anything fails, the orders' read is ended (its connection is then free to roll back)
+        # and the writes abandoned.
         with ExitStack() as writes:
             orders = writes.enter_context(closing(
                 credit.orders_to_split(session, site, start, end, ROLLUP_LOOKBACK)))
@@ -87,8 +87,7 @@ def build_site(
                 for table, fields, where in (
                     (ReportRollup, ROLLUP_FIELDS, (ReportRollup.lookback == ROLLUP_LOOKBACK,)),
                     (ReportFirstSale, FIRST_SALE_FIELDS, ()), (ReportSale, SALE_FIELDS, ())))
-            for row in _split(site.id, orders, first_sale, sale):
-                rollups.write_row(row)
+            _split(site.id, orders, rollups, first_sale, sale)
         if traffic_done is None:
             traffic.build_traffic(session, site, chunk_start, chunk_end)
         else:  # committed; the days count as built only with this chunk's commit
@@ -130,27 +129,42 @@ def _alongside(session: Session, site_id: int, work: Callable[..., None], first:
     return in_own_thread(run)
 
 
-def _split(site_id: int, orders: Iterable[credit.PlainOrder], first_sale: Rows, sale: Rows) -> list[tuple]:
-    """Credit of every split model per (local day, touch key), as rows for report_rollups
-    (returned); for the cohorts, each first sale among the orders with each key's share of it, as
+def _split(site_id: int, orders: Iterable[credit.PlainOrder], rollups: Rows, first_sale: Rows, sale: Rows
+           ) -> None:
+    """Credit of every split model per (local day, touch key), as rows for report_rollups written to
+    `rollups`; for the cohorts, each first sale among the orders with each key's share of it, as
     rows for report_first_sales written to `first_sale`, and every order with its customer and net
     revenue, as rows for report_sales written to `sale`.
 
     Tens of thousands of orders a night pass through here: an order whose touches all share one
     key (most of them) gives it everything under every model, summed once and copied to each
-    model's columns; the others are split by each model (reports.attribution)."""
+    model's columns; the others are split by each model (reports.attribution). The orders come in
+    time order (credit.orders_to_split), so a day's rollups are written once orders two days later
+    arrive (a local day can come back for an hour where clocks go back at midnight), while the
+    split goes on."""
     width = CREDIT_WIDTH
-    whole: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
-    cells: dict[tuple, list[int]] = {}
     scale = ORDER_SCALE
     models = len(SPLIT_MODELS)
+    # Per local day not written yet: each key's orders taken whole (units, revenue, new), and the
+    # credit rows of the keys of split orders.
+    open_days: dict[date, tuple[dict[tuple, list[int]], dict[tuple, list[int]]]] = {}
+    current = latest = None
 
     for order_id, day, net_minor, new, touches, customer, at in orders:
+        if day != current:
+            if latest is None or day > latest:
+                latest = day
+                for done in [d for d in open_days if d < day - _DAY]:
+                    _write_day(rollups, site_id, done, *open_days.pop(done))
+            if day not in open_days:
+                open_days[day] = (defaultdict(lambda: [0, 0, 0]), {})
+            whole, cells = open_days[day]
+            current = day
         sale.write_row((site_id, day, order_id, customer, at, net_minor))
         n = len(touches)
         first_key = touches[0][2] if n else UNATTRIBUTED_KEY
         if n <= 1 or all(t[2] == first_key for t in touches):  # one key takes it all
-            total = whole[(day, first_key)]
+            total = whole[first_key]
             total[0] += scale
             total[1] += net_minor
             total[2] += scale if new else 0
@@ -161,10 +175,9 @@ def _split(site_id: int, orders: Iterable[credit.PlainOrder], first_sale: Rows, 
             continue
         rows = []
         for _, _, key in touches:
-            cell = (day, key)
-            row = cells.get(cell)
+            row = cells.get(key)
             if row is None:
-                row = cells[cell] = [0] * width
+                row = cells[key] = [0] * width
             rows.append(row)
         if not new:
             add_credit(rows, [t[0] for t in touches], [t[1] for t in touches], net_minor, new)
@@ -181,15 +194,28 @@ def _split(site_id: int, orders: Iterable[credit.PlainOrder], first_sale: Rows, 
             if any(share):
                 # units, then revenue
                 first_sale.write_row((site_id, day, order_id, *key, *share[0::3], *share[1::3]))
-    for cell, total in whole.items():
-        row = cells.get(cell)
+    for day in sorted(open_days):
+        _write_day(rollups, site_id, day, *open_days[day])
+
+
+_DAY = timedelta(days=1)
+
+
+def _write_day(rollups: Rows, site_id: int, day: date, whole: dict[tuple, list[int]],
+               cells: dict[tuple, list[int]]) -> None:
+    """One local day's rollup rows: the split keys' credit plus the orders taken whole, copied to
+    every model's columns."""
+    width = CREDIT_WIDTH
+    for key, total in whole.items():
+        row = cells.get(key)
         if row is None:
-            row = cells[cell] = [0] * width
+            row = cells[key] = [0] * width
         for at in range(0, width, 3):
             row[at] += total[0]
             row[at + 1] += total[1]
             row[at + 2] += total[2]
-    return [(site_id, day, ROLLUP_LOOKBACK, *key, *row) for (day, key), row in cells.items()]
+    for key, row in cells.items():
+        rollups.write_row((site_id, day, ROLLUP_LOOKBACK, *key, *row))
 
 
 def refresh_site(session: Session, site: Site, on_day: Callable[[date], None] | None = None) -> int:

@@ -124,15 +124,22 @@ def credited_orders(
     return list(orders.values())
 
 
+def landing_touch(site: Site, landing: str | None, referrer: str | None) -> tuple[bool, Key] | None:
+    """The touch an order without touches falls back to, at order time: its own landing URL (or
+    referrer), as (is direct, six-dimension key); None when it has neither."""
+    if not (landing or referrer):
+        return None
+    t = touch_from(landing, referrer, site.domain)
+    return t.source == DIRECT, t.key
+
+
 def _landing_touches(site: Site, orders: dict[int, CreditedOrder], fallback: dict[int, tuple]) -> None:
-    """An order without touches falls back to its own landing URL, as a touch at order time."""
-    fallback = {oid: urls for oid, urls in fallback.items() if not orders[oid].touches}
-    if not fallback:
-        return
+    """Each order without touches given its landing_touch()."""
     for oid, (landing, referrer) in fallback.items():
         order = orders[oid]
-        t = touch_from(landing, referrer, site.domain)
-        order.touches.append((TimedTouch(order.at, t.source == DIRECT), t.key))
+        if not order.touches and (touch := landing_touch(site, landing, referrer)):
+            direct, key = touch
+            order.touches.append((TimedTouch(order.at, direct), key))
 
 
 def driver_style(sql: str) -> str:
@@ -259,12 +266,17 @@ def _plain(order: CreditedOrder) -> PlainOrder:
 
 
 # The split's own read of credited_orders() on PostgreSQL: the same orders and touches, with
-# only what the split needs (a touch's age in whole seconds, rounded as attribution.age_seconds()).
+# only what the split needs (a touch's age in whole seconds, rounded as attribution.age_seconds()),
+# and, for an order without touches, its landing URL and referrer (landing_touch()), so that every
+# order comes in its place in time.
 _PLAIN_SQL = {on_citus: driver_style(_on_site(ORDERS_CTES + """
 SELECT c.id, CAST(timezone(:zone, c.created_at) AS DATE), c.net_minor, c.is_new,
        CAST(greatest(floor(extract(epoch FROM c.created_at - t.started_at) + 0.5), 0) AS BIGINT),
        t.utm_source = :direct, t.channel, t.utm_source, t.utm_medium, t.utm_campaign, t.utm_content,
-       t.utm_term, """ + customer_id_sql("c.id", "c.person_id", "c.visitor_id") + """, c.created_at
+       t.utm_term, """ + customer_id_sql("c.id", "c.person_id", "c.visitor_id") + """, c.created_at,
+       """ + ", ".join(f"""CASE WHEN t.id IS NULL THEN
+           (SELECT o.{column} FROM orders o WHERE o.site_id = :site AND o.id = c.id) END"""
+                       for column in ("landing_url", "referrer")) + """
 FROM in_range c
 LEFT JOIN LATERAL (""" + ORDER_TOUCHES + """) t ON true
 ORDER BY c.created_at, c.id, t.started_at, t.id
@@ -274,9 +286,8 @@ ORDER BY c.created_at, c.id, t.started_at, t.id
 def orders_to_split(
     session: Session, site: Site, start: datetime, end: datetime, lookback: int
 ) -> Iterator[PlainOrder]:
-    """credited_orders() as the nightly split reads them (PlainOrder). On PostgreSQL they stream
-    from the server as it finds them, with only what the split needs; those without touches come
-    last, with their landing-URL touch where they have one."""
+    """credited_orders() as the nightly split reads them (PlainOrder), in time order. On PostgreSQL
+    they stream from the server as it finds them, with only what the split needs."""
     if session.get_bind().dialect.name != "postgresql":
         yield from map(_plain, credited_orders(session, site, start, end, lookback))
         return
@@ -284,7 +295,6 @@ def orders_to_split(
     connection = session.connection()
     params = {"site": site.id, "start": start, "end": end, "zone": site.timezone,
               "window": timedelta(days=lookback), "direct": DIRECT}
-    untouched: dict[int, CreditedOrder] = {}
     current, order = None, None
     sql = _PLAIN_SQL[citus.on(connection)]
     with driver_cursor(connection, sql) as cursor:
@@ -293,17 +303,14 @@ def orders_to_split(
                 if order is not None:
                     yield order
                 current = row[0]
-                if row[6] is None:  # no touches (a session's channel is never null)
-                    untouched[current] = CreditedOrder(current, row[13], row[1], row[2], row[3], [], row[12])
-                    order = None
-                    continue
                 order = (current, row[1], row[2], row[3], [], row[12], row[13])
+                if row[6] is None:  # no touches (a session's channel is never null)
+                    if touch := landing_touch(site, row[14], row[15]):
+                        order[4].append((0, *touch))  # at order time
+                    continue
             order[4].append((row[4], row[5], row[6:12]))
     if order is not None:
         yield order
-    if untouched:
-        landing_fallback(session, site, untouched)
-        yield from map(_plain, untouched.values())
 
 
 def landing_fallback(session: Session, site: Site, orders: dict[int, CreditedOrder]) -> None:

@@ -297,3 +297,29 @@ def test_the_built_split_matches_the_live_one_for_every_model(session, world):
         built = report(session, world.site, model=model, by=by, **args)
         assert built["built_through"] == "2026-11-30"
         assert {**built, "built_through": None} == {**live[model, by], "built_through": None}, model
+
+
+def test_each_day_and_key_is_one_rollup_row_when_a_local_day_comes_back():
+    """The build writes a day's rollups while it splits the later orders. Where clocks go back across
+    midnight, orders in time order can return to the day before for an hour: that day still gets one
+    row per key, holding every order of it."""
+    key = ("sms", "attentive", "sms", "welcome", "", "")
+    other = ("email", "klaviyo", "email", "news", "", "")
+    d = [date(2026, 11, day) for day in range(1, 6)]
+    orders = [  # (id, local day, net minor units, new customer, touches, customer, time)
+        (1, d[0], 1000, True, [(60, False, key)], 1, None),
+        (2, d[1], 2000, True, [(60, False, key), (30, False, other)], 2, None),
+        (3, d[0], 500, False, [(60, False, key)], 1, None),  # the hour the clocks gave back
+        (4, d[1], 700, False, [(60, False, other)], 2, None),
+        (5, d[3], 300, True, [], 5, None),
+        (6, d[4], 100, True, [(60, False, key)], 6, None),
+    ]
+    rollup_rows, first_sales, sales = [], [], []
+    sink = lambda rows: type("Rows", (), {"write_row": staticmethod(rows.append)})()  # noqa: E731
+    build._split(1, orders, sink(rollup_rows), sink(first_sales), sink(sales))
+    cells = [(row[1], row[3:9]) for row in rollup_rows]
+    assert len(cells) == len(set(cells))
+    revenue = {(row[1], row[3:9]): row[10] for row in rollup_rows}  # last click's revenue
+    assert revenue == {(d[0], key): 1500, (d[1], other): 2700, (d[1], key): 0,
+                       (d[3], credit.UNATTRIBUTED_KEY): 300, (d[4], key): 100}
+    assert len(sales) == 6
