@@ -47,11 +47,12 @@ class _Root(click.Group):
         try:
             return super().resolve_command(ctx, args)  # loads the command's group (get_command)
         finally:
-            # Collections were paused by tracker.__main__ while the modules loaded. What they made
-            # lives as long as the process: frozen first, it is not walked by the command's first
-            # collection (about 35 ms, all of it young while collections were off).
-            gc.freeze()
-            gc.enable()
+            if not gc.isenabled():
+                # Paused by tracker.__main__ while the modules loaded. What they made lives as long
+                # as the process: frozen first, it is not walked by the command's first collection
+                # (about 35 ms, all of it young while collections were off).
+                gc.freeze()
+                gc.enable()
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in GROUPS:
