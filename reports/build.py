@@ -140,7 +140,7 @@ def _split(site_id: int, orders: Iterable[credit.PlainOrder], rollups: Rows, fir
     key (most of them) gives it everything under every model, summed once and copied to each
     model's columns; the others are split by each model (reports.attribution). The orders come in
     time order (credit.orders_to_split), so a day's rollups are written once orders two days later
-    arrive (a local day can come back for an hour where clocks go back at midnight), while the
+    arrive (a local day can come back for a while where clocks go back across midnight), while the
     split goes on."""
     width = CREDIT_WIDTH
     scale = ORDER_SCALE

@@ -268,7 +268,8 @@ def _plain(order: CreditedOrder) -> PlainOrder:
 # The split's own read of credited_orders() on PostgreSQL: the same orders and touches, with
 # only what the split needs (a touch's age in whole seconds, rounded as attribution.age_seconds()),
 # and, for an order without touches, its landing URL and referrer (landing_touch()), so that every
-# order comes in its place in time.
+# order comes in its place in time. They are looked up only for such an order: joined instead, the
+# planner would hash every order of the site and sort the whole result again.
 _PLAIN_SQL = {on_citus: driver_style(_on_site(ORDERS_CTES + """
 SELECT c.id, CAST(timezone(:zone, c.created_at) AS DATE), c.net_minor, c.is_new,
        CAST(greatest(floor(extract(epoch FROM c.created_at - t.started_at) + 0.5), 0) AS BIGINT),
