@@ -6,7 +6,8 @@ import gc
 def run() -> None:
     # Loading the command line, and then the modules of the command that runs, makes a few hundred
     # thousand objects and no garbage: without collections meanwhile it starts about a tenth sooner.
-    # They stay off until the command is found (tracker.cli's root turns them back on then).
+    # They stay off until the command is found (tracker.cli's root then freezes what was made and
+    # turns them back on).
     gc.disable()
     # imported here, inside the pause of collections
     from tracker.cli import main

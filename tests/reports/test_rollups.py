@@ -1,6 +1,7 @@
 """Rollups answer exactly like the raw tables, and notice what changed after the build."""
 
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -315,8 +316,8 @@ def test_each_day_and_key_is_one_rollup_row_when_a_local_day_comes_back():
         (6, d[4], 100, True, [(60, False, key)], 6, None),
     ]
     rollup_rows, first_sales, sales = [], [], []
-    sink = lambda rows: type("Rows", (), {"write_row": staticmethod(rows.append)})()  # noqa: E731
-    build._split(1, orders, sink(rollup_rows), sink(first_sales), sink(sales))
+    build._split(1, orders, *(SimpleNamespace(write_row=rows.append)
+                              for rows in (rollup_rows, first_sales, sales)))
     cells = [(row[1], row[3:9]) for row in rollup_rows]
     assert len(cells) == len(set(cells))
     revenue = {(row[1], row[3:9]): row[10] for row in rollup_rows}  # last click's revenue
